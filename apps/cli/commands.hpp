@@ -1,0 +1,78 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "hyperalign/generate/generator.hpp"
+#include "hyperalign/learn/profile_builder.hpp"
+#include "hyperalign/llm/client.hpp"
+#include "hyperalign/llm/llama_backend.hpp"
+
+namespace hyperalign::cli {
+
+// How the model is named on every command: --model FILE.gguf for the in-process backend.
+struct ModelArgs {
+    std::string model;
+    int ctx = 0;
+    int threads = 0;
+    std::string chat_template;
+    int64_t max_calls = 0;
+};
+
+struct ProfileArgs {
+    std::string examples;
+    std::string author;
+    size_t limit = 0;
+    uint32_t seed = 42;
+    std::string output;
+    std::string person;
+    std::string contrast = "base_model";
+    std::string contrast_pool;
+    bool no_attributes = false;
+    int num_init = 0;
+    int batch_size = 4;
+    int per_batch = 5;
+    int max_hypotheses = 20;
+    float temperature = 0.0f;
+    int max_tokens_predict = 256;
+    int max_tokens_generate = 1024;
+    int max_tokens_attributes = 2048;
+    int max_tokens_contrast = 512;
+};
+
+struct GenerateArgs {
+    std::string profile;
+    std::string method = "hyperalign";
+    int top = 5;
+    uint32_t seed = 42;
+    float temperature = 0.0f;
+    float top_p = 1.0f;
+    int top_k = 0;
+    int max_tokens = 512;
+    std::vector<std::string> stop;
+    std::string task;
+    std::string tasks_file;
+    std::string output;
+};
+
+struct CommonArgs {
+    bool json = false;
+    bool quiet = false;
+    std::string run_log;
+};
+
+// Each returns the process exit code.
+int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c);
+int run_generate(const ModelArgs& m, const GenerateArgs& g, const CommonArgs& c);
+int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, const CommonArgs& c);
+int run_chat_templates();
+
+void add_model_options(CLI::App& app, ModelArgs& m);
+void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required);
+void add_generate_options(CLI::App& app, GenerateArgs& g, bool with_profile);
+void add_common_options(CLI::App& app, CommonArgs& c);
+
+}  // namespace hyperalign::cli

@@ -1,0 +1,276 @@
+#include "hyperalign/learn/profile_builder.hpp"
+
+#include <chrono>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "hyperalign/core/hash.hpp"
+#include "hyperalign/core/log.hpp"
+#include "hyperalign/core/text.hpp"
+#include "hyperalign/prompts/library.hpp"
+
+namespace hyperalign::learn {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::vector<std::string> kTemplatesUsed = {
+    "attributes", "demonstration", "contrast", "hypotheses_pair", "observation_pair",
+    "predict_pair", "json_repair"};
+
+std::string utc_now() {
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::vector<std::string> strings(const Json& j) {
+    std::vector<std::string> out;
+    for (const auto& s : j) out.push_back(s.get<std::string>());
+    return out;
+}
+
+std::map<std::string, std::string> parameters(const ProfileOptions& o, size_t n_demos) {
+    const EngineOptions& e = o.engine;
+    Json p{{"contrast", o.contrast == ContrastSource::base_model ? "base_model" : "others"},
+           {"attributes", o.attributes},
+           {"hypotheses", o.hypotheses},
+           {"demonstrations", n_demos},
+           {"num_init", e.num_init},
+           {"init_batch_size", e.init_batch_size},
+           {"hypotheses_per_batch", e.hypotheses_per_batch},
+           {"max_hypotheses", e.max_hypotheses},
+           {"alpha", e.alpha},
+           {"temperature", e.sampling.temperature},
+           {"top_p", e.sampling.top_p},
+           {"top_k", e.sampling.top_k},
+           {"max_tokens_attributes", o.max_tokens_attributes},
+           {"max_tokens_contrast", o.max_tokens_contrast},
+           {"max_tokens_generate", e.max_tokens_generate},
+           {"max_tokens_predict", e.max_tokens_predict}};
+    std::map<std::string, std::string> out;
+    for (const auto& [k, v] : p.items()) out[k] = v.dump();
+    return out;
+}
+
+Result<std::map<std::string, std::string>> prompt_versions() {
+    std::map<std::string, std::string> out;
+    for (const auto& id : kTemplatesUsed) {
+        HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
+        out[id] = fmt::format("v{}:{}", t->version, t->sha256);
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<ContrastSource> parse_contrast_source(std::string_view name) {
+    if (name == "base_model" || name == "base") return ContrastSource::base_model;
+    if (name == "others") return ContrastSource::others;
+    return make_error(ErrorCode::invalid_input,
+                      fmt::format("unknown contrast source '{}' (base_model or others)", name));
+}
+
+Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
+                                    const std::vector<Demonstration>& demos,
+                                    const ProfileOptions& options) {
+    HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find("attributes"));
+    int fixed = 0;
+    for (const auto& [_, part] : t->parts) {
+        HA_ASSIGN_OR_RETURN(int n, fitter.count(part));
+        fixed += n;
+    }
+    for (const auto& d : demos) {
+        HA_ASSIGN_OR_RETURN(int n, fitter.count(d.prompt));
+        fixed += n + 12;
+    }
+    HA_ASSIGN_OR_RETURN(int per_text,
+                        fitter.budget(fixed, options.max_tokens_attributes, int(demos.size())));
+
+    std::string listing;
+    for (size_t i = 0; i < demos.size(); ++i) {
+        HA_ASSIGN_OR_RETURN(std::string body, fitter.fit(demos[i].text, per_text));
+        HA_ASSIGN_OR_RETURN(std::string item, prompts::render("demonstration", "item",
+                                                              {{"idx", std::to_string(i + 1)},
+                                                               {"prompt", demos[i].prompt},
+                                                               {"text", body}}));
+        listing += item;
+    }
+    prompts::Vars vars{{"count", std::to_string(demos.size())}, {"demonstrations", listing}};
+    HA_ASSIGN_OR_RETURN(std::string system, prompts::render("attributes", "system", vars));
+    HA_ASSIGN_OR_RETURN(std::string user, prompts::render("attributes", "user", vars));
+    HA_ASSIGN_OR_RETURN(std::string schema_text, prompts::schema("attributes"));
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, llm::JsonSchema::parse(schema_text));
+
+    llm::ChatRequest request;
+    request.messages = {{"system", system}, {"user", user}};
+    request.sampling = options.engine.sampling;
+    request.sampling.max_tokens = options.max_tokens_attributes;
+    request.purpose = "attributes";
+    auto no_blank = [](const std::string& reply) -> Status {
+        const Json j = Json::parse(reply);
+        for (const auto& [field, items] : j.items()) {
+            for (size_t i = 0; i < items.size(); ++i) {
+                if (text::trim(items[i].get<std::string>()).empty()) {
+                    Error e = make_error(ErrorCode::bad_model_output, "a statement is blank");
+                    e.field = fmt::format("{}[{}]", field, i);
+                    return e;
+                }
+            }
+        }
+        return {};
+    };
+    HA_ASSIGN_OR_RETURN(std::string reply, client.chat_json(request, schema, no_blank));
+    Json j = Json::parse(reply);
+    Attributes a;
+    a.writing_style = strings(j["writing_style"]);
+    a.personality = strings(j["personality"]);
+    a.communication = strings(j["communication"]);
+    a.background = strings(j["background"]);
+    return a;
+}
+
+Result<std::vector<std::string>> model_contrasts(llm::Client& client, TextFitter& fitter,
+                                                 const std::vector<Demonstration>& demos,
+                                                 const ProfileOptions& options,
+                                                 const Progress& progress) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < demos.size(); ++i) {
+        if (progress) progress("writing contrasts", i, demos.size());
+        // The contrast answers the same task at about the person's length, so that length alone
+        // does not give the person's text away.
+        HA_ASSIGN_OR_RETURN(int person_tokens, fitter.count(demos[i].text));
+        HA_ASSIGN_OR_RETURN(int prompt_tokens, fitter.count(demos[i].prompt));
+        HA_ASSIGN_OR_RETURN(int room, fitter.budget(prompt_tokens, 0, 1));
+        const int reply = std::max(16, std::min({options.max_tokens_contrast, person_tokens, room}));
+
+        HA_ASSIGN_OR_RETURN(std::string user,
+                            prompts::render("contrast", "user", {{"task", demos[i].prompt}}));
+        llm::ChatRequest request;
+        request.messages = {{"user", user}};
+        request.sampling = options.engine.sampling;
+        request.sampling.max_tokens = reply;
+        request.purpose = "contrast";
+        HA_ASSIGN_OR_RETURN(llm::ChatResponse response, client.chat(request));
+        out.push_back(std::move(response.text));
+    }
+    if (progress) progress("writing contrasts", demos.size(), demos.size());
+    return out;
+}
+
+Result<std::vector<std::string>> pool_contrasts(const std::vector<Demonstration>& demos,
+                                                const std::vector<Demonstration>& pool,
+                                                uint32_t seed) {
+    std::set<std::string> own;
+    for (const auto& d : demos) own.insert(d.text);
+    std::vector<const Demonstration*> usable;
+    for (const auto& p : pool) {
+        if (!own.count(p.text)) usable.push_back(&p);
+    }
+    if (usable.empty()) {
+        return make_error(ErrorCode::invalid_input,
+                          "the contrast pool has no text by anyone else; give other authors' "
+                          "texts or use the base_model contrast source");
+    }
+    // A seeded draw without replacement while the pool lasts.
+    std::mt19937_64 rng(seed);
+    std::vector<size_t> order(usable.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(rng() % i)]);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < demos.size(); ++i) out.push_back(usable[order[i % order.size()]]->text);
+    return out;
+}
+
+Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstration>& demos,
+                              const ProfileOptions& options, const Progress& progress) {
+    if (demos.size() < 2) {
+        return make_error(ErrorCode::invalid_input,
+                          fmt::format("a profile needs at least 2 demonstrations, got {}",
+                                      demos.size()));
+    }
+    TextFitter fitter(client.backend());
+    ProfileOptions opts = options;
+    opts.engine.sampling.seed = options.seed;
+
+    // Reply allowances never take more than half the context, so small-context models still
+    // leave room for the texts.
+    const int half = std::max(64, client.backend().info().context_size / 2);
+    for (int* allowance : {&opts.max_tokens_attributes, &opts.max_tokens_contrast,
+                           &opts.engine.max_tokens_generate, &opts.engine.max_tokens_predict}) {
+        if (*allowance > half) {
+            log::info("reply allowance lowered from {} to {} tokens to fit the context",
+                      *allowance, half);
+            *allowance = half;
+        }
+    }
+
+    Profile profile;
+    profile.person = options.person;
+    if (opts.attributes) {
+        if (progress) progress("inferring attributes", 0, 1);
+        auto attributes = infer_attributes(client, fitter, demos, opts);
+        if (attributes.ok()) {
+            profile.attributes = std::move(attributes).value();
+        } else if (attributes.error().code == ErrorCode::bad_model_output) {
+            log::warn("the attribute reply was unusable; the profile has no attributes: {}",
+                      attributes.error().message);
+        } else {
+            return attributes.take_error();
+        }
+        if (progress) progress("inferring attributes", 1, 1);
+    }
+
+    if (opts.hypotheses) {
+        std::vector<std::string> contrasts;
+        if (opts.contrast == ContrastSource::base_model) {
+            HA_ASSIGN_OR_RETURN(contrasts, model_contrasts(client, fitter, demos, opts, progress));
+        } else {
+            HA_ASSIGN_OR_RETURN(contrasts, pool_contrasts(demos, opts.contrast_pool, opts.seed));
+        }
+        TaskRows rows;
+        rows.shape = RowShape::pair;
+        std::vector<bool> first = balanced_positions(demos.size(), opts.seed);
+        for (size_t i = 0; i < demos.size(); ++i) {
+            rows.pairs.push_back({demos[i].id, demos[i].prompt, demos[i].text, contrasts[i],
+                                  first[i]});
+        }
+        HypothesisEngine engine(client, fitter, opts.engine, progress);
+        HA_ASSIGN_OR_RETURN(profile.hypotheses, engine.initialize(rows));
+    }
+
+    for (const auto& d : demos) {
+        profile.demonstrations.push_back(
+            {d.id, d.prompt, d.prompt_derived, d.text, sha256_hex(d.text)});
+    }
+    Provenance& pv = profile.provenance;
+    const llm::ModelInfo& info = client.backend().info();
+    pv.tool_version = HYPERALIGN_VERSION;
+    pv.backend = info.backend;
+    pv.model = info.model;
+    pv.model_sha256 = info.model_sha256;
+    pv.chat_template = info.chat_template;
+    pv.context_size = info.context_size;
+    pv.seed = opts.seed;
+    pv.parameters = parameters(opts, demos.size());
+    HA_ASSIGN_OR_RETURN(pv.prompt_versions, prompt_versions());
+    for (const auto& [purpose, s] : client.accounting().by_purpose) {
+        pv.spend[purpose] = {s.calls, s.failures, s.tokens_prompt, s.tokens_completion};
+    }
+    pv.texts_cut = fitter.texts_cut();
+    pv.created_at = utc_now();
+    if (pv.texts_cut > 0) {
+        log::warn("{} texts were cut to fit the model's context of {} tokens "
+                  "(rule: docs/limitations.md)",
+                  pv.texts_cut, info.context_size);
+    }
+    return profile;
+}
+
+}  // namespace hyperalign::learn

@@ -1,0 +1,802 @@
+#include "hyperalign/llm/json_schema.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "llm/json_schema_detail.hpp"
+
+namespace hyperalign::llm {
+
+namespace detail {
+
+const char* to_string(SchemaType type) {
+    // In the order of the enumerators.
+    static constexpr const char* kNames[] = {"object",  "array",  "string",
+                                             "integer", "number", "boolean"};
+    return kNames[static_cast<int>(type)];
+}
+
+std::string append_member(const std::string& path, const std::string& name) {
+    // Bracket notation keeps a path unambiguous when a name would read as path syntax.
+    if (name.empty() || name.find_first_of(".[]\"") != std::string::npos) {
+        return fmt::format("{}[\"{}\"]", path, name);
+    }
+    return path.empty() ? name : path + "." + name;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::SchemaNode;
+using detail::SchemaProperty;
+using detail::SchemaType;
+using OrderedJson = nlohmann::ordered_json;
+
+// Schemas come from our own code and config; a deeper one is a mistake, and the limit keeps the
+// recursive parser far from the stack's end.
+constexpr int kMaxSchemaDepth = 32;
+
+// llama.cpp v0.4.0 expands x{m,n} into n rules and refuses bounds at or over 2000; the grammar
+// leaves larger bounds open and validate() enforces them.
+constexpr std::size_t kMaxGrammarRepeat = 1000;
+
+// Integer ranges up to this size are written out value by value (about 6 bytes a value).
+constexpr double kMaxListedIntegers = 100;
+
+constexpr SchemaType kAllTypes[] = {SchemaType::object,  SchemaType::array,  SchemaType::string,
+                                    SchemaType::integer, SchemaType::number, SchemaType::boolean};
+
+std::string append_index(const std::string& path, std::size_t index) {
+    return fmt::format("{}[{}]", path, index);
+}
+
+std::size_t count_code_points(std::string_view utf8) {
+    std::size_t n = 0;
+    for (char c : utf8) {
+        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80)
+            ++n;
+    }
+    return n;
+}
+
+std::string plural(std::size_t n, const char* noun) {
+    return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
+// ---- parsing ------------------------------------------------------------------------------
+
+Error schema_error(const std::string& path, std::string message) {
+    Error e = make_error(ErrorCode::invalid_input, std::move(message));
+    e.field = path;
+    return e;
+}
+
+Result<SchemaType> parse_type(const OrderedJson& schema, const std::string& path) {
+    auto it = schema.find("type");
+    if (it == schema.end()) {
+        // A bare enum is the one typeless form the subset allows.
+        if (schema.contains("enum"))
+            return SchemaType::string;
+        return schema_error(detail::append_member(path, "type"), "missing \"type\"");
+    }
+    const std::string type_path = detail::append_member(path, "type");
+    if (it->is_array()) {
+        return schema_error(type_path, "type arrays (unions) are not supported; use one type");
+    }
+    if (!it->is_string())
+        return schema_error(type_path, "\"type\" must be a string");
+
+    const auto& name = it->get_ref<const std::string&>();
+    for (SchemaType t : kAllTypes) {
+        if (name == detail::to_string(t))
+            return t;
+    }
+    return schema_error(type_path, fmt::format("unsupported type \"{}\"", name));
+}
+
+bool keyword_applies(std::string_view key, SchemaType type) {
+    if (key == "type" || key == "title" || key == "description")
+        return true;
+    switch (type) {
+        case SchemaType::object:
+            return key == "properties" || key == "required" || key == "additionalProperties";
+        case SchemaType::array:
+            return key == "items" || key == "minItems" || key == "maxItems";
+        case SchemaType::string:
+            return key == "minLength" || key == "maxLength" || key == "enum";
+        case SchemaType::integer:
+        case SchemaType::number:
+            return key == "minimum" || key == "maximum";
+        case SchemaType::boolean:
+            return false;
+    }
+    return false;
+}
+
+bool in_subset(std::string_view key) {
+    for (SchemaType t : kAllTypes) {
+        if (keyword_applies(key, t))
+            return true;
+    }
+    return false;
+}
+
+// Names the first keyword outside the subset. Runs before the type is read, so that a schema
+// made of "$ref" or "oneOf" is reported as such rather than as lacking a type.
+Status check_supported(const OrderedJson& schema, const std::string& path) {
+    for (const auto& [key, value] : schema.items()) {
+        if (!in_subset(key)) {
+            return schema_error(detail::append_member(path, key),
+                                fmt::format("unsupported keyword \"{}\"", key));
+        }
+    }
+    return {};
+}
+
+// Names the first keyword of the subset that a node of `type` cannot have.
+Status check_applicable(const OrderedJson& schema, SchemaType type, const std::string& path) {
+    for (const auto& [key, value] : schema.items()) {
+        if (!keyword_applies(key, type)) {
+            return schema_error(
+                detail::append_member(path, key),
+                fmt::format("\"{}\" does not apply to type {}", key, detail::to_string(type)));
+        }
+    }
+    return {};
+}
+
+Result<std::optional<std::size_t>> parse_count(const OrderedJson& schema, const char* key,
+                                               const std::string& path) {
+    auto it = schema.find(key);
+    if (it == schema.end())
+        return std::optional<std::size_t>();
+    if (!it->is_number_unsigned()) {
+        return schema_error(detail::append_member(path, key),
+                            fmt::format("\"{}\" must be a non-negative integer", key));
+    }
+    return std::optional<std::size_t>(it->get<std::uint64_t>());
+}
+
+Result<std::optional<double>> parse_bound(const OrderedJson& schema, const char* key,
+                                          const std::string& path) {
+    auto it = schema.find(key);
+    if (it == schema.end())
+        return std::optional<double>();
+    if (!it->is_number()) {
+        return schema_error(detail::append_member(path, key),
+                            fmt::format("\"{}\" must be a number", key));
+    }
+    return std::optional<double>(it->get<double>());
+}
+
+Result<SchemaNode> parse_node(const OrderedJson& schema, const std::string& path, int depth);
+
+Status parse_object(const OrderedJson& schema, const std::string& path, int depth,
+                    SchemaNode& node) {
+    auto props = schema.find("properties");
+    const std::string props_path = detail::append_member(path, "properties");
+    if (props != schema.end() && !props->is_object()) {
+        return schema_error(props_path, "\"properties\" must be an object");
+    }
+    if (props != schema.end()) {
+        for (const auto& [name, sub] : props->items()) {
+            HA_ASSIGN_OR_RETURN(SchemaNode child,
+                                parse_node(sub, detail::append_member(props_path, name), depth));
+            node.properties.push_back(SchemaProperty{name, false, std::move(child)});
+        }
+    }
+
+    if (auto it = schema.find("required"); it != schema.end()) {
+        const std::string req_path = detail::append_member(path, "required");
+        if (!it->is_array())
+            return schema_error(req_path, "\"required\" must be an array");
+        for (std::size_t i = 0; i < it->size(); ++i) {
+            const auto& name = (*it)[i];
+            if (!name.is_string()) {
+                return schema_error(append_index(req_path, i),
+                                    "entries of \"required\" must be strings");
+            }
+            SchemaProperty* match = nullptr;
+            for (auto& p : node.properties) {
+                if (p.name == name.get_ref<const std::string&>())
+                    match = &p;
+            }
+            // Unlisted properties are always rejected, so requiring one could never validate.
+            if (match == nullptr) {
+                return schema_error(append_index(req_path, i),
+                                    "names no property listed in \"properties\"");
+            }
+            match->required = true;
+        }
+    }
+
+    if (auto it = schema.find("additionalProperties"); it != schema.end()) {
+        if (!it->is_boolean() || it->get<bool>()) {
+            return schema_error(detail::append_member(path, "additionalProperties"),
+                                "only \"additionalProperties\": false is supported (unlisted "
+                                "properties are always rejected)");
+        }
+    }
+    return {};
+}
+
+Status parse_array(const OrderedJson& schema, const std::string& path, int depth,
+                   SchemaNode& node) {
+    const std::string items_path = detail::append_member(path, "items");
+    auto items = schema.find("items");
+    if (items == schema.end())
+        return schema_error(items_path, "missing \"items\"");
+    HA_ASSIGN_OR_RETURN(SchemaNode child, parse_node(*items, items_path, depth));
+    node.items = std::make_shared<const SchemaNode>(std::move(child));
+
+    HA_ASSIGN_OR_RETURN(auto min_items, parse_count(schema, "minItems", path));
+    HA_ASSIGN_OR_RETURN(node.max_items, parse_count(schema, "maxItems", path));
+    node.min_items = min_items.value_or(0);
+    if (node.max_items && node.min_items > *node.max_items) {
+        return schema_error(detail::append_member(path, "minItems"),
+                            "\"minItems\" is greater than \"maxItems\"");
+    }
+    return {};
+}
+
+Status parse_string(const OrderedJson& schema, const std::string& path, SchemaNode& node) {
+    HA_ASSIGN_OR_RETURN(auto min_length, parse_count(schema, "minLength", path));
+    HA_ASSIGN_OR_RETURN(node.max_length, parse_count(schema, "maxLength", path));
+    node.min_length = min_length.value_or(0);
+    if (node.max_length && node.min_length > *node.max_length) {
+        return schema_error(detail::append_member(path, "minLength"),
+                            "\"minLength\" is greater than \"maxLength\"");
+    }
+
+    auto values = schema.find("enum");
+    if (values == schema.end())
+        return {};
+    const std::string enum_path = detail::append_member(path, "enum");
+    if (!values->is_array() || values->empty()) {
+        return schema_error(enum_path, "\"enum\" must be a non-empty array of strings");
+    }
+    for (std::size_t i = 0; i < values->size(); ++i) {
+        const auto& value = (*values)[i];
+        if (!value.is_string()) {
+            return schema_error(append_index(enum_path, i), "enum values must be strings");
+        }
+        // The grammar emits enum values verbatim, so each must also pass the length checks.
+        const auto& text = value.get_ref<const std::string&>();
+        std::size_t n = count_code_points(text);
+        if (n < node.min_length || (node.max_length && n > *node.max_length)) {
+            return schema_error(append_index(enum_path, i),
+                                "enum value violates \"minLength\" or \"maxLength\"");
+        }
+        node.enum_values.push_back(text);
+    }
+    return {};
+}
+
+Status parse_numeric(const OrderedJson& schema, const std::string& path, SchemaNode& node) {
+    HA_ASSIGN_OR_RETURN(node.minimum, parse_bound(schema, "minimum", path));
+    HA_ASSIGN_OR_RETURN(node.maximum, parse_bound(schema, "maximum", path));
+    if (node.minimum && node.maximum && *node.minimum > *node.maximum) {
+        return schema_error(detail::append_member(path, "minimum"),
+                            "\"minimum\" is greater than \"maximum\"");
+    }
+    if (node.type == SchemaType::integer && node.minimum && node.maximum &&
+        std::ceil(*node.minimum) > std::floor(*node.maximum)) {
+        return schema_error(detail::append_member(path, "minimum"),
+                            "no integer lies between \"minimum\" and \"maximum\"");
+    }
+    return {};
+}
+
+Status parse_annotation(const OrderedJson& schema, const char* key, const std::string& path,
+                        std::string& out) {
+    auto it = schema.find(key);
+    if (it == schema.end())
+        return {};
+    if (!it->is_string()) {
+        return schema_error(detail::append_member(path, key),
+                            fmt::format("\"{}\" must be a string", key));
+    }
+    out = it->get<std::string>();
+    return {};
+}
+
+Result<SchemaNode> parse_node(const OrderedJson& schema, const std::string& path, int depth) {
+    if (!schema.is_object())
+        return schema_error(path, "a schema must be a JSON object");
+    if (depth > kMaxSchemaDepth) {
+        return schema_error(path, fmt::format("schema nested deeper than {}", kMaxSchemaDepth));
+    }
+
+    HA_TRY(check_supported(schema, path));
+    SchemaNode node;
+    HA_ASSIGN_OR_RETURN(node.type, parse_type(schema, path));
+    HA_TRY(check_applicable(schema, node.type, path));
+    HA_TRY(parse_annotation(schema, "title", path, node.title));
+    HA_TRY(parse_annotation(schema, "description", path, node.description));
+
+    switch (node.type) {
+        case SchemaType::object:
+            HA_TRY(parse_object(schema, path, depth + 1, node));
+            break;
+        case SchemaType::array:
+            HA_TRY(parse_array(schema, path, depth + 1, node));
+            break;
+        case SchemaType::string:
+            HA_TRY(parse_string(schema, path, node));
+            break;
+        case SchemaType::integer:
+        case SchemaType::number:
+            HA_TRY(parse_numeric(schema, path, node));
+            break;
+        case SchemaType::boolean:
+            break;
+    }
+    return node;
+}
+
+// ---- grammar ------------------------------------------------------------------------------
+
+// `s` as a compact JSON string literal: the one spelling the grammar allows. Schema strings
+// are valid UTF-8 (the parser checked), so the replace handler never fires; it only rules out
+// a throw.
+std::string json_quote(const std::string& s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// `s` as a GBNF literal matching it byte for byte. json_quote output holds no control chars,
+// so only quote and backslash need escaping; UTF-8 passes through as llama.cpp decodes it.
+std::string gbnf_literal(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+// `item` repeated from `min` to `max` times (no max: unbounded); "" when it may only be absent.
+std::string repeat(const std::string& item, std::size_t min, std::optional<std::size_t> max) {
+    min = std::min(min, kMaxGrammarRepeat);
+    if (max && *max > kMaxGrammarRepeat)
+        max.reset();
+    if (max && *max == 0)
+        return "";
+    if (!max) {
+        if (min == 0)
+            return item + "*";
+        if (min == 1)
+            return item + "+";
+        return fmt::format("{}{{{},}}", item, min);
+    }
+    if (min == 0 && *max == 1)
+        return item + "?";
+    if (min == *max)
+        return fmt::format("{}{{{}}}", item, min);
+    return fmt::format("{}{{{},{}}}", item, min, *max);
+}
+
+// Rules shared by every value of their kind, emitted once, in this order, when used.
+struct SharedRule {
+    std::string_view name;
+    std::string_view text;
+    std::string_view needs;  // another shared rule this one refers to, or ""
+};
+
+// char: any code point but quote, backslash and C0/C1 controls, or an escape. \u escapes
+// exclude surrogates (D800-DFFF) because a lone one makes the JSON invalid; characters outside
+// the BMP are still reachable as raw UTF-8.
+//
+// Numbers follow JSON syntax with at most 16 integer and 16 fraction digits and a two-digit
+// exponent, so a model can neither spend its budget on digits nor overflow a double. minimum
+// and maximum are left to validate(), as digit-range rules would bloat the grammar; what the
+// grammar does write in is a minimum of 0 or more (no minus sign) and small integer ranges
+// (listed_integers), because a greedy decoder that writes an out-of-range number once writes
+// it again on every retry.
+constexpr SharedRule kSharedRules[] = {
+    {"string", R"(string ::= "\"" char* "\"")", "char"},
+    {"char",
+     R"(char ::= [^"\\\x00-\x1F\x7F-\x9F] | "\\" (["\\/bfnrt] | "u" ([0-9a-cA-CeEfF] )"
+     R"([0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2})))",
+     ""},
+    {"number", R"(number ::= "-"? nonnegative-number)", "nonnegative-number"},
+    {"nonnegative-number",
+     R"(nonnegative-number ::= nonnegative-integer ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?)",
+     "nonnegative-integer"},
+    {"integer", R"(integer ::= "-"? nonnegative-integer)", "nonnegative-integer"},
+    {"nonnegative-integer", R"(nonnegative-integer ::= "0" | [1-9] [0-9]{0,15})", ""},
+    {"boolean", R"(boolean ::= "true" | "false")", ""},
+};
+
+// The integers an integer node allows, when they are few enough to list as alternatives: a
+// judge's score from 1 to 10 then comes out in range even from a greedy decoder.
+std::optional<std::pair<std::int64_t, std::int64_t>> listed_integers(const SchemaNode& node) {
+    if (node.type != SchemaType::integer || !node.minimum || !node.maximum)
+        return std::nullopt;
+    const double low = std::ceil(*node.minimum);
+    const double high = std::floor(*node.maximum);
+    if (std::abs(low) > 1e15 || high - low >= kMaxListedIntegers)
+        return std::nullopt;
+    return std::pair(static_cast<std::int64_t>(low), static_cast<std::int64_t>(high));
+}
+
+class GbnfWriter {
+  public:
+    std::string write(const SchemaNode& root) {
+        define("root", [&] { return body(root, "root"); });
+        std::string out;
+        for (const auto& rule : rules_)
+            out += rule + "\n";
+        for (const auto& rule : kSharedRules) {
+            if (used_.count(rule.name) != 0)
+                out += std::string(rule.text) + "\n";
+        }
+        return out;
+    }
+
+  private:
+    // Places rule `name` before the rules its body defines, so the grammar reads top-down.
+    template <typename MakeBody>
+    void define(const std::string& name, MakeBody make_body) {
+        std::size_t slot = rules_.size();
+        rules_.emplace_back();
+        std::string text = make_body();
+        rules_[slot] = name + " ::= " + text;
+    }
+
+    // `name` of a shared rule, marking it and the rule it needs for output.
+    std::string use(std::string_view name) {
+        for (const auto& rule : kSharedRules) {
+            if (rule.name == name && used_.insert(rule.name).second && !rule.needs.empty())
+                use(rule.needs);
+        }
+        return std::string(name);
+    }
+
+    // An expression matching `node`: a new rule named after `hint` when the node has
+    // constraints the grammar expresses, else a shared rule.
+    std::string reference(const SchemaNode& node, const std::string& hint) {
+        if (has_own_rule(node)) {
+            std::string name = unique_name(hint);
+            define(name, [&] { return body(node, name); });
+            return name;
+        }
+        const bool nonnegative = node.minimum && *node.minimum >= 0;
+        switch (node.type) {
+            case SchemaType::integer:
+                return use(nonnegative ? "nonnegative-integer" : "integer");
+            case SchemaType::number:
+                return use(nonnegative ? "nonnegative-number" : "number");
+            case SchemaType::boolean:
+                return use("boolean");
+            case SchemaType::string:
+            case SchemaType::object:
+            case SchemaType::array:
+                break;
+        }
+        return use("string");
+    }
+
+    std::string body(const SchemaNode& node, const std::string& name) {
+        if (!has_own_rule(node))
+            return reference(node, name);
+        switch (node.type) {
+            case SchemaType::object:
+                return object_body(node, name);
+            case SchemaType::array:
+                return array_body(node, name);
+            case SchemaType::integer:
+                return integer_list_body(*listed_integers(node));
+            case SchemaType::string:
+            case SchemaType::number:
+            case SchemaType::boolean:
+                break;
+        }
+        return string_body(node);
+    }
+
+    static bool has_own_rule(const SchemaNode& node) {
+        switch (node.type) {
+            case SchemaType::object:
+            case SchemaType::array:
+                return true;
+            case SchemaType::string:
+                return !node.enum_values.empty() || node.min_length > 0 || node.max_length;
+            case SchemaType::integer:
+                return listed_integers(node).has_value();
+            case SchemaType::number:
+            case SchemaType::boolean:
+                return false;
+        }
+        return false;
+    }
+
+    static std::string integer_list_body(std::pair<std::int64_t, std::int64_t> range) {
+        std::string out;
+        for (std::int64_t i = range.first; i <= range.second; ++i)
+            out += fmt::format("{}\"{}\"", out.empty() ? "" : " | ", i);
+        return out;
+    }
+
+    std::string string_body(const SchemaNode& node) {
+        if (!node.enum_values.empty()) {
+            std::string out;
+            for (const auto& value : node.enum_values) {
+                if (!out.empty())
+                    out += " | ";
+                out += gbnf_literal(json_quote(value));
+            }
+            return out;
+        }
+        std::string chars = repeat(use("char"), node.min_length, node.max_length);
+        return chars.empty() ? R"("\"\"")" : R"("\"" )" + chars + R"( "\"")";
+    }
+
+    std::string array_body(const SchemaNode& node, const std::string& name) {
+        if (node.max_items && *node.max_items == 0)
+            return R"("[]")";
+        std::string item = reference(*node.items, name + "-item");
+        auto more_max = node.max_items ? std::optional(*node.max_items - 1) : std::nullopt;
+
+        if (node.min_items == 0) {
+            std::string more = repeat("(\",\" " + item + ")", 0, more_max);
+            std::string list = more.empty() ? item + "?" : "(" + item + " " + more + ")?";
+            return "\"[\" " + list + " \"]\"";
+        }
+        std::string more = repeat("(\",\" " + item + ")", node.min_items - 1, more_max);
+        return "\"[\" " + item + (more.empty() ? "" : " " + more) + " \"]\"";
+    }
+
+    // Compact JSON, properties in schema order, optional ones skippable. The first property
+    // written carries no comma, so when optional properties precede the first required one,
+    // each of them (and that required one) gets an alternative starting with it.
+    std::string object_body(const SchemaNode& node, const std::string& name) {
+        const auto& props = node.properties;
+        if (props.empty())
+            return R"("{}")";
+
+        std::vector<std::string> values;
+        for (const auto& p : props)
+            values.push_back(reference(p.schema, name + "-" + p.name));
+        auto key = [&](std::size_t i) { return json_quote(props[i].name) + ":"; };
+        auto tail = [&](std::size_t from) {
+            std::string out;
+            for (std::size_t i = from; i < props.size(); ++i) {
+                std::string pair = gbnf_literal("," + key(i)) + " " + values[i];
+                out += props[i].required ? " " + pair : " (" + pair + ")?";
+            }
+            return out;
+        };
+
+        std::size_t first_required = 0;
+        while (first_required < props.size() && !props[first_required].required) {
+            ++first_required;
+        }
+        if (first_required == 0) {
+            return gbnf_literal("{" + key(0)) + " " + values[0] + tail(1) + R"( "}")";
+        }
+        std::string alternatives;
+        for (std::size_t i = 0; i <= first_required && i < props.size(); ++i) {
+            if (!alternatives.empty())
+                alternatives += " | ";
+            alternatives += gbnf_literal(key(i)) + " " + values[i] + tail(i + 1);
+        }
+        const char* optional = first_required == props.size() ? "?" : "";
+        return R"("{" ()" + alternatives + ")" + optional + R"( "}")";
+    }
+
+    // GBNF rule names allow only [a-zA-Z0-9-]; other characters of property names become '-'.
+    std::string unique_name(const std::string& hint) {
+        std::string base;
+        for (char c : hint)
+            base += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+        std::string name = base;
+        for (int n = 2; !names_.insert(name).second; ++n)
+            name = fmt::format("{}-{}", base, n);
+        return name;
+    }
+
+    std::vector<std::string> rules_;
+    std::set<std::string> names_{"root"};
+    std::set<std::string_view> used_;
+};
+
+// ---- validation ---------------------------------------------------------------------------
+
+Error instance_error(const std::string& path, std::string message) {
+    Error e = make_error(ErrorCode::bad_model_output, std::move(message));
+    e.field = path;
+    return e;
+}
+
+Error type_error(const std::string& path, SchemaType expected, const nlohmann::json& got) {
+    return instance_error(
+        path, fmt::format("expected {}, got {}", detail::to_string(expected), got.type_name()));
+}
+
+Status validate_range(const SchemaNode& node, const nlohmann::json& instance,
+                      const std::string& path) {
+    const double value = instance.get<double>();
+    if (node.minimum && value < *node.minimum) {
+        return instance_error(
+            path, fmt::format("{} is below the minimum {}", instance.dump(), *node.minimum));
+    }
+    if (node.maximum && value > *node.maximum) {
+        return instance_error(
+            path, fmt::format("{} is above the maximum {}", instance.dump(), *node.maximum));
+    }
+    return {};
+}
+
+Status validate_string(const SchemaNode& node, const nlohmann::json& instance,
+                       const std::string& path) {
+    const auto& text = instance.get_ref<const std::string&>();
+    const std::size_t n = count_code_points(text);
+    if (n < node.min_length) {
+        return instance_error(path, fmt::format("has {}, at least {} required",
+                                                plural(n, "character"), node.min_length));
+    }
+    if (node.max_length && n > *node.max_length) {
+        return instance_error(path, fmt::format("has {}, at most {} allowed",
+                                                plural(n, "character"), *node.max_length));
+    }
+    if (node.enum_values.empty())
+        return {};
+    for (const auto& value : node.enum_values) {
+        if (value == text)
+            return {};
+    }
+    // The allowed values come from our schema; the model's text stays out of the message.
+    std::string allowed;
+    for (const auto& value : node.enum_values) {
+        allowed += (allowed.empty() ? "" : ", ") + json_quote(value);
+    }
+    return instance_error(path, "is not one of the allowed values " + allowed);
+}
+
+Status validate_array(const SchemaNode& node, const nlohmann::json& instance,
+                      const std::string& path) {
+    const std::size_t n = instance.size();
+    if (n < node.min_items) {
+        return instance_error(
+            path, fmt::format("has {}, at least {} required", plural(n, "item"), node.min_items));
+    }
+    if (node.max_items && n > *node.max_items) {
+        return instance_error(
+            path, fmt::format("has {}, at most {} allowed", plural(n, "item"), *node.max_items));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        HA_TRY(detail::validate_json(*node.items, instance[i], append_index(path, i)));
+    }
+    return {};
+}
+
+Status validate_object(const SchemaNode& node, const nlohmann::json& instance,
+                       const std::string& path) {
+    for (const auto& p : node.properties) {
+        auto it = instance.find(p.name);
+        if (it != instance.end()) {
+            HA_TRY(detail::validate_json(p.schema, *it, detail::append_member(path, p.name)));
+        } else if (p.required) {
+            return instance_error(detail::append_member(path, p.name), "missing required property");
+        }
+    }
+    for (const auto& [key, value] : instance.items()) {
+        bool known = false;
+        for (const auto& p : node.properties)
+            known = known || p.name == key;
+        if (!known)
+            return instance_error(detail::append_member(path, key), "unknown property");
+    }
+    return {};
+}
+
+bool is_integral(const nlohmann::json& instance) {
+    if (instance.is_number_integer())
+        return true;
+    // JSON Schema counts 2.0 as an integer; models sometimes write one that way.
+    if (!instance.is_number_float())
+        return false;
+    const double value = instance.get<double>();
+    return std::isfinite(value) && std::trunc(value) == value;
+}
+
+// nlohmann's message quotes the text it stopped at ("last read: '...'"). That is model output,
+// which must not reach logs above trace, so the quote is cut out.
+std::string describe_parse_error(const nlohmann::json::parse_error& e) {
+    std::string message = e.what();
+    const std::string marker = "; last read: '";
+    std::size_t start = message.find(marker);
+    if (start == std::string::npos)
+        return message;
+    std::size_t resume = message.rfind("'; expected ");
+    std::string rest =
+        resume != std::string::npos && resume > start ? message.substr(resume + 1) : std::string();
+    return message.substr(0, start) + rest;
+}
+
+}  // namespace
+
+namespace detail {
+
+Status validate_json(const SchemaNode& node, const nlohmann::json& instance, std::string path) {
+    switch (node.type) {
+        case SchemaType::object:
+            if (!instance.is_object())
+                return type_error(path, node.type, instance);
+            return validate_object(node, instance, path);
+        case SchemaType::array:
+            if (!instance.is_array())
+                return type_error(path, node.type, instance);
+            return validate_array(node, instance, path);
+        case SchemaType::string:
+            if (!instance.is_string())
+                return type_error(path, node.type, instance);
+            return validate_string(node, instance, path);
+        case SchemaType::integer:
+            if (!is_integral(instance))
+                return type_error(path, node.type, instance);
+            return validate_range(node, instance, path);
+        case SchemaType::number:
+            if (!instance.is_number())
+                return type_error(path, node.type, instance);
+            return validate_range(node, instance, path);
+        case SchemaType::boolean:
+            if (!instance.is_boolean())
+                return type_error(path, node.type, instance);
+            return {};
+    }
+    return make_error(ErrorCode::internal, "unknown schema node type");
+}
+
+}  // namespace detail
+
+// ---- JsonSchema ---------------------------------------------------------------------------
+
+Result<JsonSchema> JsonSchema::parse(std::string_view schema_json) {
+    try {
+        auto doc = OrderedJson::parse(schema_json);
+        HA_ASSIGN_OR_RETURN(SchemaNode root, parse_node(doc, "", 0));
+        JsonSchema schema;
+        schema.root_ = std::make_shared<const SchemaNode>(std::move(root));
+        schema.text_ = std::string(schema_json);
+        return schema;
+    } catch (const nlohmann::json::parse_error& e) {
+        return make_error(ErrorCode::invalid_input,
+                          fmt::format("the schema is not valid JSON: {}", e.what()));
+    } catch (const std::exception& e) {
+        return make_error(ErrorCode::internal, fmt::format("reading a schema: {}", e.what()));
+    }
+}
+
+std::string JsonSchema::to_gbnf() const {
+    return GbnfWriter().write(*root_);
+}
+
+Status JsonSchema::validate(std::string_view instance_json) const {
+    try {
+        auto doc = nlohmann::json::parse(instance_json);
+        return detail::validate_json(*root_, doc, "");
+    } catch (const nlohmann::json::parse_error& e) {
+        return make_error(ErrorCode::bad_model_output,
+                          "the reply is not valid JSON: " + describe_parse_error(e));
+    } catch (const nlohmann::json::exception& e) {
+        // The parser reports a number that overflows a double as out_of_range.
+        return make_error(ErrorCode::bad_model_output,
+                          fmt::format("the reply is not usable JSON: {}", e.what()));
+    } catch (const std::exception& e) {
+        return make_error(ErrorCode::internal, fmt::format("validating a reply: {}", e.what()));
+    }
+}
+
+}  // namespace hyperalign::llm
