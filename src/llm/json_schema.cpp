@@ -472,36 +472,22 @@ class GbnfWriter {
             return name;
         }
         const bool nonnegative = node.minimum && *node.minimum >= 0;
-        switch (node.type) {
-            case SchemaType::integer:
-                return use(nonnegative ? "nonnegative-integer" : "integer");
-            case SchemaType::number:
-                return use(nonnegative ? "nonnegative-number" : "number");
-            case SchemaType::boolean:
-                return use("boolean");
-            case SchemaType::string:
-            case SchemaType::object:
-            case SchemaType::array:
-                break;
-        }
-        return use("string");
+        if (node.type == SchemaType::integer)
+            return use(nonnegative ? "nonnegative-integer" : "integer");
+        if (node.type == SchemaType::number)
+            return use(nonnegative ? "nonnegative-number" : "number");
+        return use(node.type == SchemaType::boolean ? "boolean" : "string");
     }
 
     std::string body(const SchemaNode& node, const std::string& name) {
         if (!has_own_rule(node))
             return reference(node, name);
-        switch (node.type) {
-            case SchemaType::object:
-                return object_body(node, name);
-            case SchemaType::array:
-                return array_body(node, name);
-            case SchemaType::integer:
-                return integer_list_body(*listed_integers(node));
-            case SchemaType::string:
-            case SchemaType::number:
-            case SchemaType::boolean:
-                break;
-        }
+        if (node.type == SchemaType::object)
+            return object_body(node, name);
+        if (node.type == SchemaType::array)
+            return array_body(node, name);
+        if (node.type == SchemaType::integer)
+            return integer_list_body(*listed_integers(node));
         return string_body(node);
     }
 
