@@ -16,6 +16,7 @@ struct BenchArgs {
     int tokens = 128;  // generated tokens per run, lowered to where greedy decoding hits EOS
     int calls = 200;   // alternating 1-token calls for the per-call overhead
     std::string prompt_file;
+    int prompt_repeat = 1;  // the generation prompt is this many copies of the file's text
     std::string short_prompt_file;
 
     // Profile mode.
@@ -23,11 +24,11 @@ struct BenchArgs {
     std::string author = "FumikoFujisaki";
     std::string chat_template;  // empty: the model's own, else ChatML (as the CLI does)
     int per_batch = 3;
-    int max_hypotheses = 6;
-    int max_tokens_generate = 256;
-    int max_tokens_predict = 64;
-    int max_tokens_attributes = 512;
-    int max_tokens_contrast = 256;
+    int max_hypotheses = 20;
+    int max_tokens_generate = 1024;
+    int max_tokens_predict = 256;
+    int max_tokens_attributes = 2048;
+    int max_tokens_contrast = 512;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -39,7 +40,8 @@ inline double ms_between(Clock::time_point a, Clock::time_point b) {
 // Median of a copy: the summary statistic for every figure, since one run disturbed by another
 // process on a 2-core machine would drag a mean far off.
 inline double median(std::vector<double> v) {
-    if (v.empty()) return 0;
+    if (v.empty())
+        return 0;
     std::sort(v.begin(), v.end());
     const size_t mid = v.size() / 2;
     return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;

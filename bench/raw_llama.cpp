@@ -11,7 +11,8 @@ std::unique_ptr<RawLlama> RawLlama::open(const std::string& model_path, int n_ct
     llama_backend_init();
     std::unique_ptr<RawLlama> raw(new RawLlama());
     raw->model_ = llama_model_load_from_file(model_path.c_str(), llama_model_default_params());
-    if (raw->model_ == nullptr) return nullptr;
+    if (raw->model_ == nullptr)
+        return nullptr;
     raw->vocab_ = llama_model_get_vocab(raw->model_);
     raw->batch_size_ = std::min(batch_size, n_ctx);
 
@@ -26,7 +27,8 @@ std::unique_ptr<RawLlama> RawLlama::open(const std::string& model_path, int n_ct
     cparams.n_threads_batch = threads;
     cparams.no_perf = true;
     raw->ctx_ = llama_init_from_model(raw->model_, cparams);
-    if (raw->ctx_ == nullptr) return nullptr;
+    if (raw->ctx_ == nullptr)
+        return nullptr;
 
     // Greedy has no state, so one sampler serves every run.
     llama_sampler_chain_params sparams = llama_sampler_chain_default_params();
@@ -37,9 +39,12 @@ std::unique_ptr<RawLlama> RawLlama::open(const std::string& model_path, int n_ct
 }
 
 RawLlama::~RawLlama() {
-    if (greedy_ != nullptr) llama_sampler_free(greedy_);
-    if (ctx_ != nullptr) llama_free(ctx_);
-    if (model_ != nullptr) llama_model_free(model_);
+    if (greedy_ != nullptr)
+        llama_sampler_free(greedy_);
+    if (ctx_ != nullptr)
+        llama_free(ctx_);
+    if (model_ != nullptr)
+        llama_model_free(model_);
 }
 
 std::vector<llama_token> RawLlama::tokenize(const std::string& text) const {
@@ -57,7 +62,8 @@ std::vector<llama_token> RawLlama::tokenize(const std::string& text) const {
 bool RawLlama::decode(llama_token* tokens, int n) {
     for (int start = 0; start < n; start += batch_size_) {
         const int count = std::min(n - start, batch_size_);
-        if (llama_decode(ctx_, llama_batch_get_one(tokens + start, count)) != 0) return false;
+        if (llama_decode(ctx_, llama_batch_get_one(tokens + start, count)) != 0)
+            return false;
     }
     return true;
 }
@@ -67,6 +73,8 @@ RawRun RawLlama::generate(const std::string& prompt, int max_tokens, bool decode
     const auto started = Clock::now();
     std::vector<llama_token> tokens = tokenize(prompt);
     run.tokens_prompt = int(tokens.size());
+    // Zeroing the cache data as LlamaBackend does: the cost grows with n_ctx (a memset of the
+    // whole KV buffer), and the comparison is meant to show only what differs around llama.cpp.
     llama_memory_clear(llama_get_memory(ctx_), true);
     if (!decode(tokens.data(), int(tokens.size()))) {
         run.failed = true;
@@ -81,7 +89,8 @@ RawRun RawLlama::generate(const std::string& prompt, int max_tokens, bool decode
             break;
         }
         ++run.tokens_generated;
-        if (i + 1 == max_tokens && !decode_last) break;
+        if (i + 1 == max_tokens && !decode_last)
+            break;
         if (!decode(&token, 1)) {
             run.failed = true;
             break;

@@ -1,6 +1,15 @@
-#include <nlohmann/json.hpp>
-
 #include "hyperalign/core/profile.hpp"
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace hyperalign {
 namespace {
@@ -20,52 +29,95 @@ Json hypothesis_json(const Hypothesis& h) {
                 {"evidence", h.evidence}, {"origin", h.origin}};
 }
 
+// The name of what a field of type T holds, for messages.
+template <typename T>
+constexpr const char* kind_of() {
+    if constexpr (std::is_same_v<T, bool>) {
+        return "a boolean";
+    } else if constexpr (std::is_integral_v<T>) {
+        return "an integer";
+    } else if constexpr (std::is_floating_point_v<T>) {
+        return "a number";
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        return "a string";
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        return "an array of strings";
+    } else {
+        static_assert(std::is_same_v<T, std::map<std::string, std::string>>);
+        return "an object of strings";
+    }
+}
+
+// Whether `v` holds a T as it is. Checked before get<T>(), which would read true, 2.7 and -1
+// into integers as 1, 2 and 4294967295 without a word; for other types get<T>() itself throws.
+template <typename T>
+bool holds(const Json& v) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return v.is_boolean();
+    } else if constexpr (std::is_integral_v<T>) {
+        if (v.is_number_unsigned())
+            return std::in_range<T>(v.get<std::uint64_t>());
+        return v.is_number_integer() && std::in_range<T>(v.get<std::int64_t>());
+    } else if constexpr (std::is_floating_point_v<T>) {
+        return v.is_number();
+    } else {
+        return true;
+    }
+}
+
+// What is wrong with `v` as a T, once holds<T>(v) has said no.
+template <typename T>
+std::string mismatch(const Json& v) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        if (v.is_number_integer()) {
+            return fmt::format("must be an integer from {} to {}", std::numeric_limits<T>::min(),
+                               std::numeric_limits<T>::max());
+        }
+    }
+    return fmt::format("must be {}, not {}", kind_of<T>(), v.type_name());
+}
+
 // Reads typed fields out of a JSON object, remembering the first problem with its path.
 class Reader {
-public:
-    Reader(const Json& root, std::string file) : root_(root), file_(std::move(file)) {}
+  public:
+    explicit Reader(std::string file) : file_(std::move(file)) {}
 
     template <typename T>
-    void get(const Json& obj, const std::string& path, const char* key, T& out,
-             bool required = true) {
-        if (failed_) return;
-        std::string field = path.empty() ? key : path + "." + key;
-        auto it = obj.find(key);
-        if (it == obj.end()) {
-            if (required) fail(field, "missing");
+    void get(const Json& obj, const std::string& path, const char* key, T& out) {
+        if (failed_)
             return;
-        }
+        const std::string field = path.empty() ? key : path + "." + key;
+        auto it = obj.find(key);
+        if (it == obj.end())
+            return fail(field, "is missing");
+        if (!holds<T>(*it))
+            return fail(field, mismatch<T>(*it));
         try {
             out = it->template get<T>();
         } catch (const nlohmann::json::exception&) {
-            fail(field, std::string("has the wrong type (") + it->type_name() + ")");
+            fail(field, mismatch<T>(*it));
         }
     }
 
+    // The member `key` of `obj` when it is an object; null (and the failure noted) otherwise.
     const Json* object(const Json& obj, const std::string& path, const char* key) {
-        if (failed_) return nullptr;
-        std::string field = path.empty() ? key : path + "." + key;
-        auto it = obj.find(key);
-        if (it == obj.end() || !it->is_object()) {
-            fail(field, "must be an object");
-            return nullptr;
-        }
-        return &*it;
+        return member(obj, path, key, Json::value_t::object, "must be an object");
     }
 
     const Json* array(const Json& obj, const std::string& path, const char* key) {
-        if (failed_) return nullptr;
-        std::string field = path.empty() ? key : path + "." + key;
-        auto it = obj.find(key);
-        if (it == obj.end() || !it->is_array()) {
-            fail(field, "must be an array");
-            return nullptr;
-        }
-        return &*it;
+        return member(obj, path, key, Json::value_t::array, "must be an array");
+    }
+
+    // Whether `j`, found at `path`, is an object; notes the failure when it is not.
+    bool is_object(const Json& j, const std::string& path) {
+        if (!failed_ && !j.is_object())
+            fail(path, fmt::format("must be an object, not {}", j.type_name()));
+        return !failed_;
     }
 
     void fail(const std::string& field, const std::string& message) {
-        if (failed_) return;
+        if (failed_)
+            return;
         failed_ = true;
         error_ = make_error(ErrorCode::invalid_input, "profile field " + message);
         error_.file = file_;
@@ -74,17 +126,29 @@ public:
 
     bool failed() const { return failed_; }
     Error error() const { return error_; }
-    const Json& root() const { return root_; }
 
-private:
-    const Json& root_;
+  private:
+    const Json* member(const Json& obj, const std::string& path, const char* key,
+                       Json::value_t type, const char* message) {
+        if (failed_)
+            return nullptr;
+        const std::string field = path.empty() ? key : path + "." + key;
+        auto it = obj.find(key);
+        if (it == obj.end())
+            fail(field, "is missing");
+        else if (it->type() != type)
+            fail(field, fmt::format("{}, not {}", message, it->type_name()));
+        return failed_ ? nullptr : &*it;
+    }
+
     std::string file_;
     bool failed_ = false;
     Error error_;
 };
 
 void read_hypothesis(Reader& r, const Json& j, const std::string& path, Hypothesis& h) {
-    if (!j.is_object()) return r.fail(path, "must be an object");
+    if (!r.is_object(j, path))
+        return;
     r.get(j, path, "text", h.text);
     r.get(j, path, "accuracy", h.accuracy);
     r.get(j, path, "visits", h.visits);
@@ -93,6 +157,26 @@ void read_hypothesis(Reader& r, const Json& j, const std::string& path, Hypothes
     r.get(j, path, "reward", h.reward);
     r.get(j, path, "evidence", h.evidence);
     r.get(j, path, "origin", h.origin);
+}
+
+void read_demonstration(Reader& r, const Json& j, const std::string& path,
+                        ProfileDemonstration& d) {
+    if (!r.is_object(j, path))
+        return;
+    r.get(j, path, "id", d.id);
+    r.get(j, path, "prompt", d.prompt);
+    r.get(j, path, "prompt_derived", d.prompt_derived);
+    r.get(j, path, "text", d.text);
+    r.get(j, path, "sha256", d.sha256);
+}
+
+void read_spend(Reader& r, const Json& j, const std::string& path, TokenSpend& s) {
+    if (!r.is_object(j, path))
+        return;
+    r.get(j, path, "calls", s.calls);
+    r.get(j, path, "failures", s.failures);
+    r.get(j, path, "tokens_prompt", s.tokens_prompt);
+    r.get(j, path, "tokens_completion", s.tokens_completion);
 }
 
 void read_provenance(Reader& r, const Json& j, Provenance& p) {
@@ -104,22 +188,32 @@ void read_provenance(Reader& r, const Json& j, Provenance& p) {
     r.get(j, path, "chat_template", p.chat_template);
     r.get(j, path, "context_size", p.context_size);
     r.get(j, path, "seed", p.seed);
+    if (const Json* params = r.object(j, path, "parameters")) {
+        for (const auto& [k, v] : params->items())
+            p.parameters[k] = v.dump();
+    }
+    r.get(j, path, "prompt_versions", p.prompt_versions);
+    if (const Json* spend = r.object(j, path, "spend")) {
+        for (const auto& [k, v] : spend->items())
+            read_spend(r, v, path + ".spend." + k, p.spend[k]);
+    }
     r.get(j, path, "texts_cut", p.texts_cut);
     r.get(j, path, "created_at", p.created_at);
-    r.get(j, path, "prompt_versions", p.prompt_versions);
-    if (const Json* params = r.object(j, path, "parameters")) {
-        for (const auto& [k, v] : params->items()) p.parameters[k] = v.dump();
-    }
-    if (const Json* spend = r.object(j, path, "spend")) {
-        for (const auto& [k, v] : spend->items()) {
-            TokenSpend& s = p.spend[k];
-            const std::string sp = path + ".spend." + k;
-            r.get(v, sp, "calls", s.calls);
-            r.get(v, sp, "failures", s.failures);
-            r.get(v, sp, "tokens_prompt", s.tokens_prompt);
-            r.get(v, sp, "tokens_completion", s.tokens_completion);
-        }
-    }
+}
+
+void read_attributes(Reader& r, const Json& j, Attributes& a) {
+    const std::string path = "attributes";
+    r.get(j, path, "writing_style", a.writing_style);
+    r.get(j, path, "personality", a.personality);
+    r.get(j, path, "communication", a.communication);
+    r.get(j, path, "background", a.background);
+}
+
+// A parameter's value as JSON. The text should be JSON already; text that is not is kept as a
+// string, so that the document stays valid JSON (nlohmann would write "<discarded>").
+Json parameter_json(const std::string& text) {
+    Json value = Json::parse(text, nullptr, false);
+    return value.is_discarded() ? Json(text) : value;
 }
 
 }  // namespace
@@ -130,7 +224,8 @@ std::string to_json(const Profile& p) {
                     {"communication", p.attributes.communication},
                     {"background", p.attributes.background}};
     Json hypotheses = Json::array();
-    for (const auto& h : p.hypotheses) hypotheses.push_back(hypothesis_json(h));
+    for (const auto& h : p.hypotheses)
+        hypotheses.push_back(hypothesis_json(h));
     Json demos = Json::array();
     for (const auto& d : p.demonstrations) {
         demos.push_back(Json{{"id", d.id},
@@ -140,11 +235,11 @@ std::string to_json(const Profile& p) {
                              {"sha256", d.sha256}});
     }
     Json params = Json::object();
-    for (const auto& [k, v] : p.provenance.parameters) {
-        params[k] = Json::parse(v, nullptr, false);
-    }
+    for (const auto& [k, v] : p.provenance.parameters)
+        params[k] = parameter_json(v);
     Json spend = Json::object();
-    for (const auto& [k, v] : p.provenance.spend) spend[k] = spend_json(v);
+    for (const auto& [k, v] : p.provenance.spend)
+        spend[k] = spend_json(v);
     const Provenance& pv = p.provenance;
     Json provenance{{"tool_version", pv.tool_version},
                     {"backend", pv.backend},
@@ -171,47 +266,42 @@ std::string to_json(const Profile& p) {
 Result<Profile> profile_from_json(std::string_view text, const std::string& source_file) {
     Json doc = Json::parse(text, nullptr, false);
     if (doc.is_discarded() || !doc.is_object()) {
-        Error e = make_error(ErrorCode::invalid_input, "not a JSON object (is this a profile?)");
+        Error e = make_error(ErrorCode::invalid_input,
+                             doc.is_discarded() ? "not valid JSON (is this a profile?)"
+                                                : "not a JSON object (is this a profile?)");
         e.file = source_file;
         return e;
     }
-    Reader r(doc, source_file);
+
+    // The version first: a document of another version may differ in any other field.
+    Reader r(source_file);
     Profile p;
     r.get(doc, "", "schema_version", p.schema_version);
     if (!r.failed() && p.schema_version != Profile::kSchemaVersion) {
-        r.fail("schema_version", "is " + std::to_string(p.schema_version) +
-                                     "; this build reads version " +
-                                     std::to_string(Profile::kSchemaVersion));
+        r.fail("schema_version", fmt::format("is {}; this build reads version {}", p.schema_version,
+                                             Profile::kSchemaVersion));
     }
+
     r.get(doc, "", "person", p.person);
     r.get(doc, "", "version", p.version);
-    if (const Json* a = r.object(doc, "", "attributes")) {
-        r.get(*a, "attributes", "writing_style", p.attributes.writing_style);
-        r.get(*a, "attributes", "personality", p.attributes.personality);
-        r.get(*a, "attributes", "communication", p.attributes.communication);
-        r.get(*a, "attributes", "background", p.attributes.background);
-    }
+    if (const Json* a = r.object(doc, "", "attributes"))
+        read_attributes(r, *a, p.attributes);
     if (const Json* hs = r.array(doc, "", "hypotheses")) {
-        for (size_t i = 0; i < hs->size(); ++i) {
-            Hypothesis h;
-            read_hypothesis(r, (*hs)[i], "hypotheses[" + std::to_string(i) + "]", h);
-            p.hypotheses.push_back(std::move(h));
-        }
+        p.hypotheses.resize(hs->size());
+        for (size_t i = 0; i < hs->size(); ++i)
+            read_hypothesis(r, (*hs)[i], fmt::format("hypotheses[{}]", i), p.hypotheses[i]);
     }
     if (const Json* ds = r.array(doc, "", "demonstrations")) {
+        p.demonstrations.resize(ds->size());
         for (size_t i = 0; i < ds->size(); ++i) {
-            const std::string path = "demonstrations[" + std::to_string(i) + "]";
-            ProfileDemonstration d;
-            r.get((*ds)[i], path, "id", d.id);
-            r.get((*ds)[i], path, "prompt", d.prompt);
-            r.get((*ds)[i], path, "prompt_derived", d.prompt_derived);
-            r.get((*ds)[i], path, "text", d.text);
-            r.get((*ds)[i], path, "sha256", d.sha256);
-            p.demonstrations.push_back(std::move(d));
+            read_demonstration(r, (*ds)[i], fmt::format("demonstrations[{}]", i),
+                               p.demonstrations[i]);
         }
     }
-    if (const Json* pv = r.object(doc, "", "provenance")) read_provenance(r, *pv, p.provenance);
-    if (r.failed()) return r.error();
+    if (const Json* pv = r.object(doc, "", "provenance"))
+        read_provenance(r, *pv, p.provenance);
+    if (r.failed())
+        return r.error();
     return p;
 }
 

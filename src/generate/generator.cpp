@@ -48,7 +48,9 @@ Result<std::string> examples_section(const Profile& profile, const GenerateOptio
             HA_ASSIGN_OR_RETURN(int t, fitter->count(profile.demonstrations[i].prompt));
             fixed += t;
         }
-        HA_ASSIGN_OR_RETURN(per_text, fitter->budget(fixed, options.sampling.max_tokens, int(n)));
+        HA_ASSIGN_OR_RETURN(auto budget,
+                            fitter->budget(fixed, options.sampling.max_tokens, int(n)));
+        per_text = budget.per_text;
     }
     std::string listing;
     for (size_t i = 0; i < n; ++i) {

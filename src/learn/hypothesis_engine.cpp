@@ -76,7 +76,7 @@ HypothesisEngine::HypothesisEngine(llm::Client& client, TextFitter& fitter, Engi
     : client_(client), fitter_(fitter), options_(options), progress_(std::move(progress)) {}
 
 Result<std::string> HypothesisEngine::observations(const TaskRows& rows,
-                                                   const std::vector<size_t>& batch) {
+                                                   const std::vector<size_t>& batch, int& reply) {
     // Texts share what the context leaves after the instructions and the reply.
     const char* id = is_pair(rows) ? "hypotheses_pair" : "hypotheses_labelled";
     HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
@@ -93,7 +93,9 @@ Result<std::string> HypothesisEngine::observations(const TaskRows& rows,
         }
     }
     const int n_texts = int(batch.size()) * (is_pair(rows) ? 2 : 1);
-    HA_ASSIGN_OR_RETURN(int per_text, fitter_.budget(fixed, options_.max_tokens_generate, n_texts));
+    HA_ASSIGN_OR_RETURN(auto budget, fitter_.budget(fixed, reply, n_texts));
+    const int per_text = budget.per_text;
+    reply = budget.reply;
 
     std::string out;
     int idx = 1;
@@ -126,7 +128,9 @@ Result<std::string> HypothesisEngine::observations(const TaskRows& rows,
 Result<std::vector<std::string>> HypothesisEngine::generate(const TaskRows& rows,
                                                             const std::vector<size_t>& batch,
                                                             int n) {
-    HA_ASSIGN_OR_RETURN(std::string obs, observations(rows, batch));
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, hypotheses_schema(n));
+    int reply = llm::reply_allowance(schema, options_.max_tokens_generate);
+    HA_ASSIGN_OR_RETURN(std::string obs, observations(rows, batch, reply));
     const char* id = is_pair(rows) ? "hypotheses_pair" : "hypotheses_labelled";
     prompts::Vars vars{{"observations", obs},
                        {"num_hypotheses", std::to_string(n)},
@@ -134,21 +138,20 @@ Result<std::vector<std::string>> HypothesisEngine::generate(const TaskRows& rows
                        {"task_description", rows.task_description}};
     HA_ASSIGN_OR_RETURN(std::string system, prompts::render(id, "system", vars));
     HA_ASSIGN_OR_RETURN(std::string user, prompts::render(id, "user", vars));
-    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, hypotheses_schema(n));
 
     llm::ChatRequest request;
     request.messages = {{"system", system}, {"user", user}};
     request.sampling = options_.sampling;
-    request.sampling.max_tokens = options_.max_tokens_generate;
+    request.sampling.max_tokens = reply;
     request.purpose = "hypothesis_generation";
-    auto reply = client_.chat_json(request, schema, no_blank_hypotheses);
-    if (!reply.ok()) {
-        if (reply.error().code != ErrorCode::bad_model_output) return reply.take_error();
+    auto answer = client_.chat_json(request, schema, no_blank_hypotheses);
+    if (!answer.ok()) {
+        if (answer.error().code != ErrorCode::bad_model_output) return answer.take_error();
         log::warn("a hypothesis-generation reply was unusable and is skipped: {}",
-                  reply.error().message);
+                  answer.error().message);
         return std::vector<std::string>{};
     }
-    const Json parsed = Json::parse(*reply);
+    const Json parsed = Json::parse(*answer);
     std::vector<std::string> items;
     for (const auto& h : parsed["hypotheses"]) items.push_back(h.get<std::string>());
     return dedup_in_order(items);
@@ -165,6 +168,8 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     }
     HA_ASSIGN_OR_RETURN(int h_tokens, fitter_.count(hypothesis));
     fixed += h_tokens + 64;
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, prediction_schema(rows));
+    int reply = llm::reply_allowance(schema, options_.max_tokens_predict);
 
     prompts::Vars vars{{"hypothesis", hypothesis},
                        {"labels", join_labels(rows.labels)},
@@ -173,34 +178,34 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     if (is_pair(rows)) {
         const PairRow& r = rows.pairs[i];
         HA_ASSIGN_OR_RETURN(int p_tokens, fitter_.count(r.prompt));
-        HA_ASSIGN_OR_RETURN(int per_text,
-                            fitter_.budget(fixed + p_tokens, options_.max_tokens_predict, 2));
-        HA_ASSIGN_OR_RETURN(vars["text_a"], fitter_.fit(r.text_a(), per_text));
-        HA_ASSIGN_OR_RETURN(vars["text_b"], fitter_.fit(r.text_b(), per_text));
+        HA_ASSIGN_OR_RETURN(auto budget, fitter_.budget(fixed + p_tokens, reply, 2));
+        reply = budget.reply;
+        HA_ASSIGN_OR_RETURN(vars["text_a"], fitter_.fit(r.text_a(), budget.per_text));
+        HA_ASSIGN_OR_RETURN(vars["text_b"], fitter_.fit(r.text_b(), budget.per_text));
         vars["prompt"] = r.prompt;
         truth = r.answer();
     } else {
         const LabelledRow& r = rows.labelled[i];
-        HA_ASSIGN_OR_RETURN(int per_text, fitter_.budget(fixed, options_.max_tokens_predict, 1));
-        HA_ASSIGN_OR_RETURN(vars["text"], fitter_.fit(r.text, per_text));
+        HA_ASSIGN_OR_RETURN(auto budget, fitter_.budget(fixed, reply, 1));
+        reply = budget.reply;
+        HA_ASSIGN_OR_RETURN(vars["text"], fitter_.fit(r.text, budget.per_text));
         truth = r.label;
     }
     HA_ASSIGN_OR_RETURN(std::string system, prompts::render(id, "system", vars));
     HA_ASSIGN_OR_RETURN(std::string user, prompts::render(id, "user", vars));
-    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, prediction_schema(rows));
 
     llm::ChatRequest request;
     request.messages = {{"system", system}, {"user", user}};
     request.sampling = options_.sampling;
-    request.sampling.max_tokens = options_.max_tokens_predict;
+    request.sampling.max_tokens = reply;
     request.purpose = "scoring";
-    auto reply = client_.chat_json(request, schema);
-    if (!reply.ok()) {
-        if (reply.error().code != ErrorCode::bad_model_output) return reply.take_error();
+    auto answer = client_.chat_json(request, schema);
+    if (!answer.ok()) {
+        if (answer.error().code != ErrorCode::bad_model_output) return answer.take_error();
         return Verdict::invalid;
     }
-    const std::string answer = Json::parse(*reply)["answer"].get<std::string>();
-    return answer == truth ? Verdict::right : Verdict::wrong;
+    const std::string label = Json::parse(*answer)["answer"].get<std::string>();
+    return label == truth ? Verdict::right : Verdict::wrong;
 }
 
 Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& rows) {

@@ -90,8 +90,14 @@ Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
         HA_ASSIGN_OR_RETURN(int n, fitter.count(d.prompt));
         fixed += n + 12;
     }
-    HA_ASSIGN_OR_RETURN(int per_text,
-                        fitter.budget(fixed, options.max_tokens_attributes, int(demos.size())));
+    HA_ASSIGN_OR_RETURN(std::string schema_text, prompts::schema("attributes"));
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, llm::JsonSchema::parse(schema_text));
+    HA_ASSIGN_OR_RETURN(auto budget,
+                        fitter.budget(fixed,
+                                      llm::reply_allowance(schema, options.max_tokens_attributes),
+                                      int(demos.size())));
+    const int allowance = budget.reply;
+    const int per_text = budget.per_text;
 
     std::string listing;
     for (size_t i = 0; i < demos.size(); ++i) {
@@ -105,13 +111,11 @@ Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
     prompts::Vars vars{{"count", std::to_string(demos.size())}, {"demonstrations", listing}};
     HA_ASSIGN_OR_RETURN(std::string system, prompts::render("attributes", "system", vars));
     HA_ASSIGN_OR_RETURN(std::string user, prompts::render("attributes", "user", vars));
-    HA_ASSIGN_OR_RETURN(std::string schema_text, prompts::schema("attributes"));
-    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, llm::JsonSchema::parse(schema_text));
 
     llm::ChatRequest request;
     request.messages = {{"system", system}, {"user", user}};
     request.sampling = options.engine.sampling;
-    request.sampling.max_tokens = options.max_tokens_attributes;
+    request.sampling.max_tokens = allowance;
     request.purpose = "attributes";
     auto no_blank = [](const std::string& reply) -> Status {
         const Json j = Json::parse(reply);
@@ -147,8 +151,8 @@ Result<std::vector<std::string>> model_contrasts(llm::Client& client, TextFitter
         // does not give the person's text away.
         HA_ASSIGN_OR_RETURN(int person_tokens, fitter.count(demos[i].text));
         HA_ASSIGN_OR_RETURN(int prompt_tokens, fitter.count(demos[i].prompt));
-        HA_ASSIGN_OR_RETURN(int room, fitter.budget(prompt_tokens, 0, 1));
-        const int reply = std::max(16, std::min({options.max_tokens_contrast, person_tokens, room}));
+        HA_ASSIGN_OR_RETURN(auto room, fitter.budget(prompt_tokens, 0, 1));
+        const int reply = std::max(16, std::min({options.max_tokens_contrast, person_tokens, room.per_text}));
 
         HA_ASSIGN_OR_RETURN(std::string user,
                             prompts::render("contrast", "user", {{"task", demos[i].prompt}}));

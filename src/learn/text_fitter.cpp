@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "hyperalign/core/log.hpp"
 #include "hyperalign/core/text.hpp"
 
 namespace hyperalign::learn {
@@ -12,21 +13,33 @@ namespace {
 constexpr std::string_view kCutMarker = " [...]";
 constexpr int kTemplateMargin = 48;  // chat-template markers and role headers
 constexpr int kMinTokensPerText = 16;
+constexpr int kComfortableTokensPerText = 64;
+constexpr int kMinReplyTokens = 96;
 
 }  // namespace
 
-Result<int> TextFitter::budget(int fixed, int reply, int n_texts) const {
+Result<TextFitter::Budget> TextFitter::budget(int fixed, int reply, int n_texts) const {
     const int n_ctx = backend_.info().context_size;
-    const int left = n_ctx - fixed - reply - kTemplateMargin;
-    const int per_text = n_texts > 0 ? left / n_texts : left;
-    if (per_text < kMinTokensPerText) {
+    const int n = std::max(1, n_texts);
+    const int left = n_ctx - fixed - kTemplateMargin;
+    Budget b;
+    b.reply = reply;
+    if (left - b.reply < n * kComfortableTokensPerText) {
+        b.reply = std::min(reply, std::max(kMinReplyTokens, left - n * kComfortableTokensPerText));
+    }
+    b.per_text = (left - b.reply) / n;
+    if (b.per_text < kMinTokensPerText) {
         return make_error(ErrorCode::context_overflow,
                           fmt::format("a context of {} tokens cannot hold {} texts besides a "
                                       "{}-token prompt and a {}-token reply; use fewer texts "
                                       "per prompt or a larger --ctx",
-                                      n_ctx, n_texts, fixed, reply));
+                                      n_ctx, n_texts, fixed, b.reply));
     }
-    return per_text;
+    if (b.reply < reply) {
+        log::debug("reply allowance lowered from {} to {} tokens to leave room for {} texts",
+                   reply, b.reply, n_texts);
+    }
+    return b;
 }
 
 Result<std::string> TextFitter::fit(std::string_view text, int max_tokens) {

@@ -81,6 +81,17 @@ Error schema_error(const std::string& path, std::string message) {
     return e;
 }
 
+Result<SchemaType> type_named(const OrderedJson& name, const std::string& path) {
+    if (!name.is_string())
+        return schema_error(path, "a type name must be a string");
+    for (SchemaType t : kAllTypes) {
+        if (name.get_ref<const std::string&>() == detail::to_string(t))
+            return t;
+    }
+    return schema_error(path,
+                        fmt::format("unsupported type \"{}\"", name.get_ref<const std::string&>()));
+}
+
 Result<SchemaType> parse_type(const OrderedJson& schema, const std::string& path) {
     auto it = schema.find("type");
     if (it == schema.end()) {
@@ -89,23 +100,39 @@ Result<SchemaType> parse_type(const OrderedJson& schema, const std::string& path
             return SchemaType::string;
         return schema_error(detail::append_member(path, "type"), "missing \"type\"");
     }
-    const std::string type_path = detail::append_member(path, "type");
-    if (it->is_array()) {
-        return schema_error(type_path, "type arrays (unions) are not supported; use one type");
-    }
-    if (!it->is_string())
-        return schema_error(type_path, "\"type\" must be a string");
+    return type_named(*it, detail::append_member(path, "type"));
+}
 
-    const auto& name = it->get_ref<const std::string&>();
-    for (SchemaType t : kAllTypes) {
-        if (name == detail::to_string(t))
-            return t;
+// A union of scalar types. Only a value's type is checked, so that a keyword never has to be
+// read as applying to some members of the union and not to others.
+Status parse_union(const OrderedJson& types, const std::string& path, SchemaNode& node) {
+    const std::string type_path = detail::append_member(path, "type");
+    if (types.empty())
+        return schema_error(type_path, "a type union must name at least one type");
+    for (std::size_t i = 0; i < types.size(); ++i) {
+        const std::string item_path = append_index(type_path, i);
+        HA_ASSIGN_OR_RETURN(SchemaType t, type_named(types[i], item_path));
+        if (t == SchemaType::object || t == SchemaType::array) {
+            return schema_error(item_path,
+                                "a type union may only name string, integer, number and boolean");
+        }
+        if (std::find(node.union_types.begin(), node.union_types.end(), t) !=
+            node.union_types.end()) {
+            return schema_error(item_path, "names a type twice");
+        }
+        node.union_types.push_back(t);
     }
-    return schema_error(type_path, fmt::format("unsupported type \"{}\"", name));
+    node.type = node.union_types.front();
+    return {};
+}
+
+// The keywords every node may have, unions included.
+bool applies_to_all(std::string_view key) {
+    return key == "type" || key == "title" || key == "description";
 }
 
 bool keyword_applies(std::string_view key, SchemaType type) {
-    if (key == "type" || key == "title" || key == "description")
+    if (applies_to_all(key))
         return true;
     switch (type) {
         case SchemaType::object:
@@ -143,14 +170,18 @@ Status check_supported(const OrderedJson& schema, const std::string& path) {
     return {};
 }
 
-// Names the first keyword of the subset that a node of `type` cannot have.
-Status check_applicable(const OrderedJson& schema, SchemaType type, const std::string& path) {
+// Names the first keyword of the subset that `node` (its type or union already read) cannot
+// have.
+Status check_applicable(const OrderedJson& schema, const SchemaNode& node,
+                        const std::string& path) {
+    const bool is_union = !node.union_types.empty();
     for (const auto& [key, value] : schema.items()) {
-        if (!keyword_applies(key, type)) {
-            return schema_error(
-                detail::append_member(path, key),
-                fmt::format("\"{}\" does not apply to type {}", key, detail::to_string(type)));
-        }
+        if (is_union ? applies_to_all(key) : keyword_applies(key, node.type))
+            continue;
+        const std::string what = is_union ? std::string("a type union")
+                                          : fmt::format("type {}", detail::to_string(node.type));
+        return schema_error(detail::append_member(path, key),
+                            fmt::format("\"{}\" does not apply to {}", key, what));
     }
     return {};
 }
@@ -211,7 +242,8 @@ Status parse_object(const OrderedJson& schema, const std::string& path, int dept
                 if (p.name == name.get_ref<const std::string&>())
                     match = &p;
             }
-            // Unlisted properties are always rejected, so requiring one could never validate.
+            // Kept to listed names: without additionalProperties an unlisted one could never
+            // validate, and the grammar writes only listed properties next to others.
             if (match == nullptr) {
                 return schema_error(append_index(req_path, i),
                                     "names no property listed in \"properties\"");
@@ -220,13 +252,17 @@ Status parse_object(const OrderedJson& schema, const std::string& path, int dept
         }
     }
 
-    if (auto it = schema.find("additionalProperties"); it != schema.end()) {
-        if (!it->is_boolean() || it->get<bool>()) {
-            return schema_error(detail::append_member(path, "additionalProperties"),
-                                "only \"additionalProperties\": false is supported (unlisted "
-                                "properties are always rejected)");
-        }
+    auto extra = schema.find("additionalProperties");
+    if (extra == schema.end() || (extra->is_boolean() && !extra->get<bool>()))
+        return {};
+    const std::string extra_path = detail::append_member(path, "additionalProperties");
+    if (!extra->is_object()) {
+        return schema_error(extra_path,
+                            "\"additionalProperties\" must be false or a schema (true is not "
+                            "supported: name the type that unlisted properties may have)");
     }
+    HA_ASSIGN_OR_RETURN(SchemaNode child, parse_node(*extra, extra_path, depth));
+    node.additional_properties = std::make_shared<const SchemaNode>(std::move(child));
     return {};
 }
 
@@ -319,10 +355,16 @@ Result<SchemaNode> parse_node(const OrderedJson& schema, const std::string& path
 
     HA_TRY(check_supported(schema, path));
     SchemaNode node;
-    HA_ASSIGN_OR_RETURN(node.type, parse_type(schema, path));
-    HA_TRY(check_applicable(schema, node.type, path));
+    if (auto type = schema.find("type"); type != schema.end() && type->is_array()) {
+        HA_TRY(parse_union(*type, path, node));
+    } else {
+        HA_ASSIGN_OR_RETURN(node.type, parse_type(schema, path));
+    }
+    HA_TRY(check_applicable(schema, node, path));
     HA_TRY(parse_annotation(schema, "title", path, node.title));
     HA_TRY(parse_annotation(schema, "description", path, node.description));
+    if (!node.union_types.empty())
+        return node;
 
     switch (node.type) {
         case SchemaType::object:
@@ -482,6 +524,8 @@ class GbnfWriter {
     std::string body(const SchemaNode& node, const std::string& name) {
         if (!has_own_rule(node))
             return reference(node, name);
+        if (!node.union_types.empty())
+            return union_body(node);
         if (node.type == SchemaType::object)
             return object_body(node, name);
         if (node.type == SchemaType::array)
@@ -491,7 +535,10 @@ class GbnfWriter {
         return string_body(node);
     }
 
+    // A union gets its own rule so that its alternatives never mix with the text around them.
     static bool has_own_rule(const SchemaNode& node) {
+        if (!node.union_types.empty())
+            return true;
         switch (node.type) {
             case SchemaType::object:
             case SchemaType::array:
@@ -511,6 +558,13 @@ class GbnfWriter {
         std::string out;
         for (std::int64_t i = range.first; i <= range.second; ++i)
             out += fmt::format("{}\"{}\"", out.empty() ? "" : " | ", i);
+        return out;
+    }
+
+    std::string union_body(const SchemaNode& node) {
+        std::string out;
+        for (SchemaType t : node.union_types)
+            out += (out.empty() ? "" : " | ") + use(detail::to_string(t));
         return out;
     }
 
@@ -549,7 +603,7 @@ class GbnfWriter {
     std::string object_body(const SchemaNode& node, const std::string& name) {
         const auto& props = node.properties;
         if (props.empty())
-            return R"("{}")";
+            return node.additional_properties ? map_body(node, name) : R"("{}")";
 
         std::vector<std::string> values;
         for (const auto& p : props)
@@ -581,6 +635,17 @@ class GbnfWriter {
         return R"("{" ()" + alternatives + ")" + optional + R"( "}")";
     }
 
+    // Any number of entries. The grammar cannot keep keys apart, but of a repeated key
+    // validate() sees the last value, which matches the value schema like every other.
+    std::string map_body(const SchemaNode& node, const std::string& name) {
+        std::string entry = unique_name(name + "-entry");
+        define(entry, [&] {
+            return use("string") + R"( ":" )" +
+                   reference(*node.additional_properties, name + "-value");
+        });
+        return R"("{" ()" + entry + R"( ("," )" + entry + R"()*)? "}")";
+    }
+
     // GBNF rule names allow only [a-zA-Z0-9-]; other characters of property names become '-'.
     std::string unique_name(const std::string& hint) {
         std::string base;
@@ -605,9 +670,16 @@ Error instance_error(const std::string& path, std::string message) {
     return e;
 }
 
-Error type_error(const std::string& path, SchemaType expected, const nlohmann::json& got) {
-    return instance_error(
-        path, fmt::format("expected {}, got {}", detail::to_string(expected), got.type_name()));
+// "integer", or for a union "number, boolean or string".
+std::string expected_types(const SchemaNode& node) {
+    if (node.union_types.empty())
+        return detail::to_string(node.type);
+    std::string out;
+    for (std::size_t i = 0; i < node.union_types.size(); ++i) {
+        const char* separator = i == 0 ? "" : i + 1 == node.union_types.size() ? " or " : ", ";
+        out += separator + std::string(detail::to_string(node.union_types[i]));
+    }
+    return out;
 }
 
 Status validate_range(const SchemaNode& node, const nlohmann::json& instance,
@@ -681,8 +753,12 @@ Status validate_object(const SchemaNode& node, const nlohmann::json& instance,
         bool known = false;
         for (const auto& p : node.properties)
             known = known || p.name == key;
-        if (!known)
-            return instance_error(detail::append_member(path, key), "unknown property");
+        if (known)
+            continue;
+        const std::string member = detail::append_member(path, key);
+        if (!node.additional_properties)
+            return instance_error(member, "unknown property");
+        HA_TRY(detail::validate_json(*node.additional_properties, value, member));
     }
     return {};
 }
@@ -695,6 +771,34 @@ bool is_integral(const nlohmann::json& instance) {
         return false;
     const double value = instance.get<double>();
     return std::isfinite(value) && std::trunc(value) == value;
+}
+
+bool has_type(SchemaType type, const nlohmann::json& instance) {
+    switch (type) {
+        case SchemaType::object:
+            return instance.is_object();
+        case SchemaType::array:
+            return instance.is_array();
+        case SchemaType::string:
+            return instance.is_string();
+        case SchemaType::integer:
+            return is_integral(instance);
+        case SchemaType::number:
+            return instance.is_number();
+        case SchemaType::boolean:
+            return instance.is_boolean();
+    }
+    return false;
+}
+
+bool has_type(const SchemaNode& node, const nlohmann::json& instance) {
+    if (node.union_types.empty())
+        return has_type(node.type, instance);
+    for (SchemaType t : node.union_types) {
+        if (has_type(t, instance))
+            return true;
+    }
+    return false;
 }
 
 // nlohmann's message quotes the text it stopped at ("last read: '...'"). That is model output,
@@ -716,30 +820,25 @@ std::string describe_parse_error(const nlohmann::json::parse_error& e) {
 namespace detail {
 
 Status validate_json(const SchemaNode& node, const nlohmann::json& instance, std::string path) {
+    if (!has_type(node, instance)) {
+        return instance_error(
+            path, fmt::format("expected {}, got {}", expected_types(node), instance.type_name()));
+    }
+    // A union constrains nothing but the type.
+    if (!node.union_types.empty())
+        return {};
+
     switch (node.type) {
         case SchemaType::object:
-            if (!instance.is_object())
-                return type_error(path, node.type, instance);
             return validate_object(node, instance, path);
         case SchemaType::array:
-            if (!instance.is_array())
-                return type_error(path, node.type, instance);
             return validate_array(node, instance, path);
         case SchemaType::string:
-            if (!instance.is_string())
-                return type_error(path, node.type, instance);
             return validate_string(node, instance, path);
         case SchemaType::integer:
-            if (!is_integral(instance))
-                return type_error(path, node.type, instance);
-            return validate_range(node, instance, path);
         case SchemaType::number:
-            if (!instance.is_number())
-                return type_error(path, node.type, instance);
             return validate_range(node, instance, path);
         case SchemaType::boolean:
-            if (!instance.is_boolean())
-                return type_error(path, node.type, instance);
             return {};
     }
     return make_error(ErrorCode::internal, "unknown schema node type");

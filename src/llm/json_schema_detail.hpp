@@ -19,14 +19,21 @@ struct SchemaProperty;
 // One node of a parsed JsonSchema. Only the fields of `type` are meaningful; parse() leaves the
 // others at their defaults. Immutable once JsonSchema::parse has built it.
 struct SchemaNode {
+    // For a union, the first of `union_types`.
     SchemaType type = SchemaType::string;
+
+    // A union ("type": ["number", "string"]): the scalar types a value may have, in schema
+    // order, and nothing else constrains the value. Empty when "type" names one type.
+    std::vector<SchemaType> union_types;
 
     // Annotations, kept so that prompt code can show them to a model; they never constrain.
     std::string title;
     std::string description;
 
-    // object: in schema order. Properties not listed here are not allowed.
+    // object: in schema order. Properties not listed here must match `additional_properties`
+    // or, when it is null, are not allowed.
     std::vector<SchemaProperty> properties;
+    std::shared_ptr<const SchemaNode> additional_properties;
 
     // array: `items` is never null for an array node.
     std::shared_ptr<const SchemaNode> items;
@@ -56,8 +63,8 @@ const char* to_string(SchemaType type);
 // Checks already-parsed JSON against `node`. `path` is the JSON path of `instance` inside the
 // document ("" for the document itself); errors extend it with ".name" and "[index]" (a name
 // that is empty or holds '.', '[', ']' or '"' is written ["name"]). Returns the first violation
-// as bad_model_output with `field` set to its path; properties are checked in schema order,
-// then unknown properties. Never throws.
+// as bad_model_output with `field` set to its path; listed properties are checked in schema
+// order, then the others in key order. Never throws.
 Status validate_json(const SchemaNode& node, const nlohmann::json& instance, std::string path);
 
 // `path` extended by the member `name`, in the notation validate_json uses.

@@ -130,8 +130,7 @@ TEST(JsonSchemaParse, RejectsUnsupportedKeywordsAtTheirPath) {
                  R"(unsupported keyword "pattern")");
     expect_error(parse_error(R"({"type": "object", "properties": {"x": {"type": ["string",
                                 "null"]}}})"),
-                 ErrorCode::invalid_input, "properties.x.type",
-                 "type arrays (unions) are not supported; use one type");
+                 ErrorCode::invalid_input, "properties.x.type[1]", R"(unsupported type "null")");
     expect_error(parse_error(R"({"type": "null"})"), ErrorCode::invalid_input, "type",
                  R"(unsupported type "null")");
     expect_error(parse_error(R"({"description": "no type"})"), ErrorCode::invalid_input, "type",
@@ -154,8 +153,8 @@ TEST(JsonSchemaParse, RejectsInconsistentOrMalformedConstraints) {
                  R"(names no property listed in "properties")");
     expect_error(parse_error(R"({"type": "object", "additionalProperties": true})"),
                  ErrorCode::invalid_input, "additionalProperties",
-                 R"(only "additionalProperties": false is supported (unlisted properties are )"
-                 R"(always rejected))");
+                 R"("additionalProperties" must be false or a schema (true is not supported: )"
+                 R"(name the type that unlisted properties may have))");
     expect_error(parse_error(R"({"type": "array", "items": {"type": "string"}, "minItems": 3,
                                 "maxItems": 2})"),
                  ErrorCode::invalid_input, "minItems", R"("minItems" is greater than "maxItems")");
@@ -176,6 +175,58 @@ TEST(JsonSchemaParse, RejectsInconsistentOrMalformedConstraints) {
     expect_error(parse_error(R"({"type": "object", "properties": {"a.b": []}})"),
                  ErrorCode::invalid_input, R"(properties["a.b"])",
                  "a schema must be a JSON object");
+}
+
+TEST(JsonSchemaParse, ReadsAnAdditionalPropertiesSchemaAsTheTypeOfUnlistedProperties) {
+    auto schema = JsonSchema::parse(R"({"type": "object", "properties": {"n": {"type": "integer"}},
+                                        "additionalProperties": {"type": "string",
+                                                                 "maxLength": 4}})");
+    ASSERT_TRUE(schema.ok()) << schema.error().describe();
+    const auto& extra = schema->root().additional_properties;
+    ASSERT_NE(extra, nullptr);
+    EXPECT_EQ(extra->type, SchemaType::string);
+    EXPECT_EQ(extra->max_length, 4u);
+
+    auto closed = JsonSchema::parse(R"({"type": "object", "additionalProperties": false})");
+    ASSERT_TRUE(closed.ok()) << closed.error().describe();
+    EXPECT_EQ(closed->root().additional_properties, nullptr);
+
+    expect_error(parse_error(R"({"type": "object", "additionalProperties": {"type": "object",
+                                "properties": {"x": {"type": "date"}}}})"),
+                 ErrorCode::invalid_input, "additionalProperties.properties.x.type",
+                 R"(unsupported type "date")");
+    expect_error(parse_error(R"({"type": "object", "additionalProperties": "string"})"),
+                 ErrorCode::invalid_input, "additionalProperties",
+                 R"("additionalProperties" must be false or a schema (true is not supported: )"
+                 R"(name the type that unlisted properties may have))");
+    expect_error(parse_error(R"({"type": "object", "additionalProperties": {"type": "string"},
+                                "required": ["free"]})"),
+                 ErrorCode::invalid_input, "required[0]",
+                 R"(names no property listed in "properties")");
+}
+
+TEST(JsonSchemaParse, ReadsAUnionOfScalarTypesWithNoOtherKeyword) {
+    auto schema = JsonSchema::parse(R"({"type": ["number", "boolean", "string"],
+                                        "description": "a parameter's value"})");
+    ASSERT_TRUE(schema.ok()) << schema.error().describe();
+    EXPECT_EQ(
+        schema->root().union_types,
+        (std::vector<SchemaType>{SchemaType::number, SchemaType::boolean, SchemaType::string}));
+    EXPECT_EQ(schema->root().type, SchemaType::number);
+    EXPECT_EQ(schema->root().description, "a parameter's value");
+
+    expect_error(parse_error(R"({"type": ["string", "array"], "items": {"type": "string"}})"),
+                 ErrorCode::invalid_input, "type[1]",
+                 "a type union may only name string, integer, number and boolean");
+    expect_error(parse_error(R"({"type": ["string", "integer", "string"]})"),
+                 ErrorCode::invalid_input, "type[2]", "names a type twice");
+    expect_error(parse_error(R"({"type": []})"), ErrorCode::invalid_input, "type",
+                 "a type union must name at least one type");
+    expect_error(parse_error(R"({"type": ["string", 1]})"), ErrorCode::invalid_input, "type[1]",
+                 "a type name must be a string");
+    expect_error(parse_error(R"({"type": ["string", "integer"], "maxLength": 3})"),
+                 ErrorCode::invalid_input, "maxLength",
+                 R"("maxLength" does not apply to a type union)");
 }
 
 TEST(JsonSchemaParse, RejectsTextThatIsNotJson) {
@@ -242,6 +293,45 @@ TEST(JsonSchemaValidate, ReportsMissingAndUnknownPropertiesAtTheirPath) {
                  "missing required property");
     expect_error(validate_error(schema, R"({"attributes": {"style": "x"}, "a.b": 1})"),
                  ErrorCode::bad_model_output, R"(["a.b"])", "unknown property");
+}
+
+TEST(JsonSchemaValidate, ChecksUnlistedPropertiesAgainstTheAdditionalPropertiesSchema) {
+    constexpr std::string_view schema = R"({"type": "object", "properties": {
+        "spend": {"type": "object", "additionalProperties": {"type": "object",
+            "properties": {"calls": {"type": "integer", "minimum": 0}}, "required": ["calls"]}},
+        "name": {"type": "string"}}, "required": ["spend"], "additionalProperties": false})";
+    EXPECT_EQ(validate_error(schema, R"({"spend": {}})").message, "document passed");
+    EXPECT_EQ(validate_error(schema, R"({"spend": {"judge": {"calls": 2}, "a.b": {"calls": 0}},
+                                        "name": "x"})")
+                  .message,
+              "document passed");
+
+    expect_error(validate_error(schema, R"({"spend": {"judge": {"calls": -1}}})"),
+                 ErrorCode::bad_model_output, "spend.judge.calls", "-1 is below the minimum 0");
+    expect_error(validate_error(schema, R"({"spend": {"a.b": {}}})"), ErrorCode::bad_model_output,
+                 R"(spend["a.b"].calls)", "missing required property");
+    expect_error(validate_error(schema, R"({"spend": {"judge": []}})"), ErrorCode::bad_model_output,
+                 "spend.judge", "expected object, got array");
+    // A listed property keeps its own schema; false still closes the object.
+    expect_error(validate_error(schema, R"({"spend": {}, "name": 3})"), ErrorCode::bad_model_output,
+                 "name", "expected string, got number");
+    expect_error(validate_error(schema, R"({"spend": {}, "extra": 3})"),
+                 ErrorCode::bad_model_output, "extra", "unknown property");
+}
+
+TEST(JsonSchemaValidate, AcceptsAnyTypeOfAUnionAndNamesThemAllOtherwise) {
+    constexpr std::string_view schema = R"({"type": "object", "additionalProperties": {
+        "type": ["number", "boolean", "string"]}})";
+    EXPECT_EQ(
+        validate_error(schema, R"({"alpha": 0.5, "top_k": 40, "base": true, "c": "x"})").message,
+        "document passed");
+    expect_error(validate_error(schema, R"({"alpha": 0.5, "list": [1]})"),
+                 ErrorCode::bad_model_output, "list",
+                 "expected number, boolean or string, got array");
+    expect_error(validate_error(schema, R"({"none": null})"), ErrorCode::bad_model_output, "none",
+                 "expected number, boolean or string, got null");
+    expect_error(validate_error(R"({"type": ["integer", "boolean"]})", "1.5"),
+                 ErrorCode::bad_model_output, "", "expected integer or boolean, got number");
 }
 
 TEST(JsonSchemaValidate, CountsStringLengthInCodePoints) {
@@ -374,6 +464,40 @@ TEST(JsonSchemaGbnf, MakesAnObjectWithoutRequiredPropertiesOptionalAsAWhole) {
               R"(boolean ::= "true" | "false")"
               "\n");
     EXPECT_EQ(gbnf(R"({"type": "object"})"), "root ::= \"{}\"\n");
+}
+
+TEST(JsonSchemaGbnf, LetsAMapHoldAnyNumberOfEntries) {
+    EXPECT_EQ(gbnf(R"({"type": "object", "additionalProperties": {"type": "integer",
+                       "minimum": 0}})"),
+              R"(root ::= "{" (root-entry ("," root-entry)*)? "}")"
+              "\n"
+              R"(root-entry ::= string ":" nonnegative-integer)"
+              "\n"
+              R"(string ::= "\"" char* "\"")"
+              "\n" +
+                  std::string(kCharRule) +
+                  R"(nonnegative-integer ::= "0" | [1-9] [0-9]{0,15})"
+                  "\n");
+}
+
+TEST(JsonSchemaGbnf, WritesOnlyTheListedPropertiesOfAnObjectThatAlsoAllowsOthers) {
+    EXPECT_EQ(gbnf(R"({"type": "object", "properties": {"a": {"type": "boolean"}},
+                       "required": ["a"], "additionalProperties": {"type": "string"}})"),
+              R"(root ::= "{\"a\":" boolean "}")"
+              "\n"
+              R"(boolean ::= "true" | "false")"
+              "\n");
+}
+
+TEST(JsonSchemaGbnf, GivesAUnionItsOwnRuleOfAlternatives) {
+    EXPECT_EQ(gbnf(R"({"type": "array", "items": {"type": ["integer", "boolean"]}})"),
+              R"(root ::= "[" (root-item ("," root-item)*)? "]")"
+              "\n"
+              R"(root-item ::= integer | boolean)"
+              "\n" +
+                  std::string(kIntegerRules) +
+                  R"(boolean ::= "true" | "false")"
+                  "\n");
 }
 
 TEST(JsonSchemaGbnf, TurnsItemAndLengthBoundsIntoRepetitions) {

@@ -50,7 +50,8 @@ public:
     const EngineOptions& options() const { return options_; }
 
 private:
-    Result<std::string> observations(const TaskRows& rows, const std::vector<size_t>& batch);
+    Result<std::string> observations(const TaskRows& rows, const std::vector<size_t>& batch,
+                                     int& reply_tokens);
 
     llm::Client& client_;
     TextFitter& fitter_;

@@ -19,10 +19,17 @@ public:
 
     Result<std::string> fit(std::string_view text, int max_tokens);
 
-    // The per-text budget when `n_texts` texts share what the context leaves after `fixed`
-    // prompt tokens and `reply` reply tokens (with a margin for the chat template). Fails with
-    // context_overflow when fewer than 16 tokens would be left per text.
-    Result<int> budget(int fixed, int reply, int n_texts) const;
+    struct Budget {
+        int per_text = 0;  // tokens each text may take
+        int reply = 0;     // tokens left for the reply
+    };
+
+    // Shares what the context leaves after `fixed` prompt tokens (plus a margin for the chat
+    // template) between `n_texts` texts and a reply of up to `reply` tokens. When both do not
+    // fit, the reply gives way first, down to what leaves each text 64 tokens (never below 96
+    // reply tokens), then the texts. Fails with context_overflow when less than 16 tokens per
+    // text would remain.
+    Result<Budget> budget(int fixed, int reply, int n_texts) const;
 
     Result<int> count(std::string_view text) { return backend_.count_tokens(text); }
 

@@ -66,4 +66,9 @@ private:
     int64_t calls_ = 0;
 };
 
+// The reply tokens a structured call needs: the longest reply `schema` allows (one token per
+// character, escapes aside), capped at `configured`. Small-context models then keep room for
+// the prompt; a reply that still runs out is repaired by chat_json with a larger allowance.
+int reply_allowance(const JsonSchema& schema, int configured);
+
 }  // namespace hyperalign::llm

@@ -12,14 +12,17 @@ namespace detail {
 struct SchemaNode;
 }
 
-// The subset of JSON Schema that hyperalign asks models for:
-//   type: object (properties, required), array (items, minItems, maxItems), string (minLength,
-//   maxLength, enum), integer and number (minimum, maximum), boolean; `enum` of strings, with
-//   or without "type": "string"; "title" and "description" anywhere (annotations only).
-// Objects never allow unlisted properties; "additionalProperties": false may say so and any
-// other value is rejected. Anything outside the subset ("$ref", "oneOf", "pattern", type
-// arrays, ...) is rejected when parsing, so a schema never silently means less than it says.
-// String lengths count Unicode code points.
+// The subset of JSON Schema that hyperalign asks models for and checks documents against:
+//   type: object (properties, required, additionalProperties), array (items, minItems,
+//   maxItems), string (minLength, maxLength, enum), integer and number (minimum, maximum),
+//   boolean; `enum` of strings, with or without "type": "string"; a union of scalar types
+//   ("type": ["number", "boolean", "string"]), which constrains nothing but the type and takes
+//   no keyword besides; "title" and "description" anywhere (annotations only).
+// "additionalProperties" is false (the default: unlisted properties are rejected) or a schema
+// that every unlisted property must match, which makes the object a map; true is rejected, as
+// is a "required" name not listed in "properties". Anything outside the subset ("$ref",
+// "oneOf", "pattern", "null", ...) is rejected when parsing, so a schema never silently means
+// less than it says. String lengths count Unicode code points.
 //
 // Example:
 //   auto schema = JsonSchema::parse(R"({"type":"object","properties":{"answer":{"enum":["A","B"]}},
@@ -41,9 +44,11 @@ class JsonSchema {
     // open, and of minimum and maximum it enforces only a minimum of 0 or more (no minus sign)
     // and integer ranges of at most 100 values (listed). It accepts fewer documents than
     // validate() does: compact form, one spelling of each enum value and key, numbers of at
-    // most 16 digits before and after the point.
-    // Unbounded strings and arrays let a model run until its token budget, so give
-    // model-facing schemas maxLength and maxItems.
+    // most 16 digits before and after the point, and for an object with both listed properties
+    // and an additionalProperties schema, the listed properties alone. A map (no listed
+    // properties) takes any number of entries, a union any of its types.
+    // Unbounded strings, arrays and maps let a model run until its token budget, so give
+    // model-facing schemas maxLength and maxItems, and ask for lists rather than maps.
     std::string to_gbnf() const;
 
     // Checks a JSON document (any whitespace) against the schema. Fails with bad_model_output:

@@ -1,0 +1,138 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/model.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Runs the hyperalign binary with `args` (already shell-quoted where needed).
+CliRun run_cli(const std::string& args) {
+    static int counter = 0;
+    fs::path dir = fs::temp_directory_path() / ("hyperalign-cli-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    fs::path out = dir / ("out" + std::to_string(counter));
+    fs::path err = dir / ("err" + std::to_string(counter++));
+    std::string cmd = std::string(HYPERALIGN_CLI) + " " + args + " >" + out.string() + " 2>" +
+                      err.string();
+    int status = std::system(cmd.c_str());
+    CliRun r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+std::string fixture(const std::string& name) {
+    return std::string(HYPERALIGN_TEST_FIXTURES) + "/demos/" + name;
+}
+
+std::string model_args() {
+    return "--model " + hyperalign::testing::test_model_path() + " --threads 1 --ctx 2048";
+}
+
+TEST(Cli, HelpWorksOnEveryCommand) {
+    for (const char* cmd : {"", "profile", "generate", "personalize", "chat-templates"}) {
+        CliRun r = run_cli(std::string(cmd) + " --help");
+        EXPECT_EQ(r.exit_code, 0) << cmd;
+        EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
+    }
+}
+
+TEST(Cli, MalformedInputGivesFileLineAndExitCode3) {
+    fs::path bad = fs::temp_directory_path() / "hyperalign-bad.jsonl";
+    std::ofstream(bad) << "{\"text\": \"fine\"}\n{\"text\": oops}\n";
+    CliRun r = run_cli("profile " + model_args() + " --examples " + bad.string() + " -o /dev/null");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find(bad.string() + ":2:"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingTextFieldNamesTheField) {
+    fs::path bad = fs::temp_directory_path() / "hyperalign-notext.jsonl";
+    std::ofstream(bad) << "{\"text\": \"fine\"}\n{\"prompt\": \"p\", \"body\": \"x\"}\n";
+    CliRun r = run_cli("profile " + model_args() + " --examples " + bad.string() + " -o /dev/null");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find(":2: field 'text'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, AMissingFileOrModelIsNotFound) {
+    CliRun r = run_cli("profile " + model_args() + " --examples /nonexistent.jsonl -o /dev/null");
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    CliRun m = run_cli("profile --model /nonexistent.gguf --examples custom -o /dev/null");
+    EXPECT_EQ(m.exit_code, 4) << m.err;
+}
+
+TEST(Cli, AUsageErrorExitsWith2) {
+    CliRun r = run_cli("profile --examples custom");  // no --model, no -o
+    EXPECT_EQ(r.exit_code, 2);
+    CliRun m = run_cli("generate --model x.gguf --profile p.json --method nonsense hello");
+    EXPECT_EQ(m.exit_code, 2);
+}
+
+TEST(Cli, ABudgetCapStopsTheRunWithExitCode10) {
+    CliRun r = run_cli("profile " + model_args() + " --examples custom --max-calls 2 -o /dev/null");
+    EXPECT_EQ(r.exit_code, 10) << r.err;
+    EXPECT_NE(r.err.find("cap of 2 model calls"), std::string::npos) << r.err;
+}
+
+TEST(Cli, PersonalizeWritesAProfileAndTheText) {
+    fs::path profile = fs::temp_directory_path() / "hyperalign-cli-profile.json";
+    fs::remove(profile);
+    CliRun r = run_cli("personalize " + model_args() +
+                    " --examples custom --hypotheses-per-batch 2 --profile-out " +
+                    profile.string() + " --max-tokens 32 --json 'Write an email about a picnic.'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto doc = nlohmann::json::parse(slurp(profile), nullptr, false);
+    ASSERT_FALSE(doc.is_discarded());
+    EXPECT_EQ(doc["schema_version"], 1);
+    EXPECT_EQ(doc["demonstrations"].size(), 4u);
+    auto line = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(line.is_discarded()) << r.out;
+    EXPECT_EQ(line["method"], "hyperalign");
+    EXPECT_LE(line["tokens_completion"].get<int>(), 32);
+    // The run summary reports the spend per kind of call.
+    EXPECT_NE(r.err.find("scoring"), std::string::npos);
+
+    // The profile then serves `generate`, with a tasks file giving JSONL back.
+    fs::path tasks = fs::temp_directory_path() / "hyperalign-tasks.jsonl";
+    std::ofstream(tasks) << "{\"id\": \"t1\", \"prompt\": \"Write a note.\"}\n"
+                         << "{\"id\": \"t2\", \"prompt\": \"Write a memo.\"}\n";
+    CliRun g = run_cli("generate " + model_args() + " --profile " + profile.string() +
+                    " --method few_shot --max-tokens 16 --tasks " + tasks.string() + " -q");
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    std::istringstream lines(g.out);
+    std::string l;
+    std::vector<std::string> ids;
+    while (std::getline(lines, l)) ids.push_back(nlohmann::json::parse(l)["id"]);
+    EXPECT_EQ(ids, (std::vector<std::string>{"t1", "t2"}));
+}
+
+TEST(Cli, AProfileThatIsNotAProfileIsRejected) {
+    CliRun r = run_cli("generate " + model_args() + " --profile " + fixture("good.jsonl") +
+                    " 'Write a note.'");
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+}  // namespace
