@@ -14,7 +14,7 @@ struct BenchArgs {
     int runs = 7;      // alternating pairs for generation speed
     int ctx = 0;       // 0: 2048 for the generation modes, 4096 for the profile mode
     int tokens = 128;  // generated tokens per run, lowered to where greedy decoding hits EOS
-    int calls = 200;   // alternating 1-token calls for the per-call overhead
+    int calls = 500;   // rounds of 1-token calls (each variant once) for the per-call overhead
     std::string prompt_file;
     int prompt_repeat = 1;  // the generation prompt is this many copies of the file's text
     std::string short_prompt_file;

@@ -183,7 +183,8 @@ double paired_median(const std::vector<double>& a, const std::vector<double>& b)
 // context; real calls have prompts of varying length and never get that, so the rounds alternate
 // two prompts of different lengths and each raw variant has a context of its own.
 int call_overhead(const BenchArgs& args, Sides& sides, const std::array<std::string, 2>& prompts) {
-    auto twin = RawLlama::open(args.model, sides.raw->context_size(), args.threads, 512);
+    auto twin = RawLlama::open(args.model, sides.raw->context_size(), args.threads,
+                               llm::LlamaOptions{}.batch_size);
     if (!twin) {
         fmt::print(stderr, "llama.cpp could not load {} a second time\n", args.model);
         return 1;

@@ -77,10 +77,13 @@ Result<std::vector<Task>> read_tasks(const std::string& path) {
     };
     while (std::getline(in, line)) {
         ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        if (line.find_first_not_of(" \t\r") == std::string::npos)
+            continue;
         Json row = Json::parse(line, nullptr, false);
-        if (row.is_discarded()) return bad("", "malformed JSON");
-        if (!row.is_object()) return bad("", "a task row must be a JSON object");
+        if (row.is_discarded())
+            return bad("", "malformed JSON");
+        if (!row.is_object())
+            return bad("", "a task row must be a JSON object");
         const char* key = row.contains("prompt") ? "prompt" : "task";
         if (!row.contains(key) || !row[key].is_string() || row[key].get<std::string>().empty()) {
             return bad("prompt", "missing or empty (give `prompt` or `task` as a string)");
@@ -88,7 +91,7 @@ Result<std::vector<Task>> read_tasks(const std::string& path) {
         Task t;
         t.prompt = row[key].get<std::string>();
         t.id = row.contains("id") && row["id"].is_string() ? row["id"].get<std::string>()
-                                                            : fmt::format("task:{}", line_no);
+                                                           : fmt::format("task:{}", line_no);
         tasks.push_back(std::move(t));
     }
     if (tasks.empty()) {
@@ -126,19 +129,23 @@ void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInf
         fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>9.1f}\n", name, s.calls,
                    s.failures, s.tokens_prompt, s.tokens_completion, s.ms / 1000);
     };
-    for (const auto& [purpose, s] : a.by_purpose) row(purpose, s);
+    for (const auto& [purpose, s] : a.by_purpose)
+        row(purpose, s);
     row("total", a.total());
 }
 
 void finish_run(const llm::Client& client, Clock::time_point start, const CommonArgs& c) {
     double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     auto a = client.accounting();
-    if (!c.quiet) print_summary(a, wall_ms, const_cast<llm::Client&>(client).backend().info());
+    if (!c.quiet)
+        print_summary(a, wall_ms, const_cast<llm::Client&>(client).backend().info());
     if (!c.run_log.empty()) {
         const auto& info = const_cast<llm::Client&>(client).backend().info();
-        Json log{{"model", info.model}, {"backend", info.backend}, {"spend", spend_json(a, wall_ms)}};
+        Json log{
+            {"model", info.model}, {"backend", info.backend}, {"spend", spend_json(a, wall_ms)}};
         auto st = write_file(c.run_log, log.dump(2) + "\n");
-        if (!st.ok()) log::warn("could not write the run log: {}", st.error().describe());
+        if (!st.ok())
+            log::warn("could not write the run log: {}", st.error().describe());
     }
 }
 
@@ -167,18 +174,21 @@ Result<std::vector<Demonstration>> contrast_pool(const ProfileArgs& p) {
     for (auto& d : all) {
         std::string author;
         for (const auto& [k, v] : d.metadata) {
-            if (k == "author") author = Json::parse(v, nullptr, false).is_string()
-                                            ? Json::parse(v).get<std::string>()
-                                            : v;
+            if (k == "author")
+                author = Json::parse(v, nullptr, false).is_string()
+                             ? Json::parse(v).get<std::string>()
+                             : v;
         }
-        if (p.author.empty() || author != p.author) pool.push_back(std::move(d));
+        if (p.author.empty() || author != p.author)
+            pool.push_back(std::move(d));
     }
     return pool;
 }
 
 Result<Profile> learn_profile(llm::Client& client, const ProfileArgs& p, const CommonArgs& c) {
     data::LoadOptions lo;
-    if (!p.author.empty()) lo.author = p.author;
+    if (!p.author.empty())
+        lo.author = p.author;
     lo.limit = p.limit;
     HA_ASSIGN_OR_RETURN(auto demos, data::load_demonstrations(p.examples, lo));
     log::info("loaded {} demonstrations from {}", demos.size(), p.examples);
@@ -288,7 +298,8 @@ void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
     app.add_option("--seed", p.seed, "seed for position draws and sampling");
     auto* out = app.add_option(output_required ? "-o,--output" : "--profile-out", p.output,
                                "where to write the profile JSON");
-    if (output_required) out->required();
+    if (output_required)
+        out->required();
     app.add_option("--person", p.person, "name recorded in the profile (default: --author)");
     app.add_option("--contrast", p.contrast,
                    "what the person's texts are told apart from: base_model (the model's own "
@@ -344,12 +355,15 @@ void add_common_options(CLI::App& app, CommonArgs& c) {
 int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
     auto start = Clock::now();
     auto backend = open_backend(m);
-    if (!backend.ok()) return fail(backend.error());
+    if (!backend.ok())
+        return fail(backend.error());
     llm::Client client(**backend, {m.max_calls, 1});
     auto profile = learn_profile(client, p, c);
     finish_run(client, start, c);
-    if (!profile.ok()) return fail(profile.error());
-    if (auto st = write_file(p.output, to_json(*profile)); !st.ok()) return fail(st.error());
+    if (!profile.ok())
+        return fail(profile.error());
+    if (auto st = write_file(p.output, to_json(*profile)); !st.ok())
+        return fail(st.error());
     if (c.json) {
         Json summary{{"profile", p.output},
                      {"hypotheses", profile->hypotheses.size()},
@@ -365,25 +379,30 @@ int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
 
 int run_generate(const ModelArgs& m, const GenerateArgs& g, const CommonArgs& c) {
     auto start = Clock::now();
-    if (auto st = check_one_task_source(g); !st.ok()) return fail(st.error());
+    if (auto st = check_one_task_source(g); !st.ok())
+        return fail(st.error());
     auto text = read_file(g.profile);
-    if (!text.ok()) return fail(text.error());
+    if (!text.ok())
+        return fail(text.error());
     auto profile = profile_from_json(*text, g.profile);
-    if (!profile.ok()) return fail(profile.error());
+    if (!profile.ok())
+        return fail(profile.error());
     auto backend = open_backend(m);
-    if (!backend.ok()) return fail(backend.error());
+    if (!backend.ok())
+        return fail(backend.error());
     llm::Client client(**backend, {m.max_calls, 1});
     auto st = write_tasks(client, *profile, g, c);
     finish_run(client, start, c);
     return st.ok() ? 0 : fail(st.error());
 }
 
-int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g,
-                    const CommonArgs& c) {
+int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, const CommonArgs& c) {
     auto start = Clock::now();
-    if (auto st = check_one_task_source(g); !st.ok()) return fail(st.error());
+    if (auto st = check_one_task_source(g); !st.ok())
+        return fail(st.error());
     auto backend = open_backend(m);
-    if (!backend.ok()) return fail(backend.error());
+    if (!backend.ok())
+        return fail(backend.error());
     llm::Client client(**backend, {m.max_calls, 1});
     auto profile = learn_profile(client, p, c);
     if (!profile.ok()) {
@@ -391,8 +410,10 @@ int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g,
         return fail(profile.error());
     }
     if (!p.output.empty()) {
-        if (auto st = write_file(p.output, to_json(*profile)); !st.ok()) return fail(st.error());
-        if (!c.quiet) fmt::print(stderr, "wrote {}\n", p.output);
+        if (auto st = write_file(p.output, to_json(*profile)); !st.ok())
+            return fail(st.error());
+        if (!c.quiet)
+            fmt::print(stderr, "wrote {}\n", p.output);
     }
     g.seed = p.seed;
     auto st = write_tasks(client, *profile, g, c);
@@ -401,7 +422,8 @@ int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g,
 }
 
 int run_chat_templates() {
-    for (const auto& name : llm::builtin_chat_templates()) std::cout << name << "\n";
+    for (const auto& name : llm::builtin_chat_templates())
+        std::cout << name << "\n";
     return 0;
 }
 

@@ -13,11 +13,16 @@ using hyperalign::log::Level;
 
 spdlog::level::level_enum to_spdlog(Level level) {
     switch (level) {
-        case Level::trace: return spdlog::level::trace;
-        case Level::debug: return spdlog::level::debug;
-        case Level::info: return spdlog::level::info;
-        case Level::warn: return spdlog::level::warn;
-        case Level::error: return spdlog::level::err;
+        case Level::trace:
+            return spdlog::level::trace;
+        case Level::debug:
+            return spdlog::level::debug;
+        case Level::info:
+            return spdlog::level::info;
+        case Level::warn:
+            return spdlog::level::warn;
+        case Level::error:
+            return spdlog::level::err;
     }
     return spdlog::level::info;
 }
@@ -27,10 +32,14 @@ void setup_logging(const std::string& level_name) {
     logger->set_pattern("%^%l%$: %v");
     spdlog::set_default_logger(logger);
     Level level = Level::warn;
-    if (level_name == "trace") level = Level::trace;
-    if (level_name == "debug") level = Level::debug;
-    if (level_name == "info") level = Level::info;
-    if (level_name == "error") level = Level::error;
+    if (level_name == "trace")
+        level = Level::trace;
+    if (level_name == "debug")
+        level = Level::debug;
+    if (level_name == "info")
+        level = Level::info;
+    if (level_name == "error")
+        level = Level::error;
     spdlog::set_level(to_spdlog(level));
     hyperalign::log::set_level(level);
     hyperalign::log::set_sink(
@@ -41,9 +50,10 @@ void setup_logging(const std::string& level_name) {
 
 int main(int argc, char** argv) {
     using namespace hyperalign::cli;
-    CLI::App app{"hyperalign: write as a specific person, from a few texts they wrote.\n"
-                 "Learns readable hypotheses about the person (HyPerAlign) and conditions "
-                 "generation on them."};
+    CLI::App app{
+        "hyperalign: write as a specific person, from a few texts they wrote.\n"
+        "Learns readable hypotheses about the person (HyPerAlign) and conditions "
+        "generation on them."};
     app.set_version_flag("--version", std::string(HYPERALIGN_VERSION));
     app.require_subcommand(1);
     std::string log_level = "warn";
@@ -82,9 +92,13 @@ int main(int argc, char** argv) {
     }
     setup_logging(log_level);
 
-    if (*profile_cmd) return run_profile(model, profile, common);
-    if (*gen_cmd) return run_generate(model, gen, common);
-    if (*pers_cmd) return run_personalize(model, profile, gen, common);
-    if (*tmpl_cmd) return run_chat_templates();
+    if (*profile_cmd)
+        return run_profile(model, profile, common);
+    if (*gen_cmd)
+        return run_generate(model, gen, common);
+    if (*pers_cmd)
+        return run_personalize(model, profile, gen, common);
+    if (*tmpl_cmd)
+        return run_chat_templates();
     return hyperalign::kExitUsage;
 }

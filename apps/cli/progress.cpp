@@ -15,10 +15,12 @@ ProgressPrinter::ProgressPrinter(const llm::Client* client, bool enabled)
       start_(std::chrono::steady_clock::now()) {}
 
 void ProgressPrinter::operator()(std::string_view step, size_t done, size_t total) {
-    if (!enabled_) return;
+    if (!enabled_)
+        return;
     const bool new_step = step != last_step_;
     const size_t quarter = total > 0 ? done * 4 / total : 4;
-    if (!tty_ && !new_step && quarter == last_quarter_ && done != total) return;
+    if (!tty_ && !new_step && quarter == last_quarter_ && done != total)
+        return;
 
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     double tokens = 0;
@@ -26,10 +28,11 @@ void ProgressPrinter::operator()(std::string_view step, size_t done, size_t tota
         auto t = client_->accounting().total();
         tokens = double(t.tokens_prompt + t.tokens_completion);
     }
-    std::string line = fmt::format("[{}] {}/{}  {:.0f} tok/s", step, done, total,
-                                   secs > 0 ? tokens / secs : 0.0);
+    std::string line =
+        fmt::format("[{}] {}/{}  {:.0f} tok/s", step, done, total, secs > 0 ? tokens / secs : 0.0);
     if (tty_) {
-        if (new_step && line_open_) std::fputc('\n', stderr);
+        if (new_step && line_open_)
+            std::fputc('\n', stderr);
         fmt::print(stderr, "\r{:<72}", line);
         line_open_ = true;
     } else {
@@ -41,7 +44,8 @@ void ProgressPrinter::operator()(std::string_view step, size_t done, size_t tota
 }
 
 void ProgressPrinter::finish() {
-    if (enabled_ && tty_ && line_open_) std::fputc('\n', stderr);
+    if (enabled_ && tty_ && line_open_)
+        std::fputc('\n', stderr);
     line_open_ = false;
 }
 

@@ -11,12 +11,12 @@ namespace hyperalign::cli {
 // Draws progress on stderr: redrawn in place on a terminal, a line per quarter otherwise.
 // Shows the step, k of n, and the run's token throughput so far.
 class ProgressPrinter {
-public:
+  public:
     ProgressPrinter(const llm::Client* client, bool enabled);
     void operator()(std::string_view step, size_t done, size_t total);
     void finish();
 
-private:
+  private:
     const llm::Client* client_;
     bool enabled_;
     bool tty_;

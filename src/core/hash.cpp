@@ -19,16 +19,20 @@ using DigestContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 std::string to_hex(const unsigned char* bytes, unsigned int n) {
     std::string out;
     out.reserve(n * 2);
-    for (unsigned int i = 0; i < n; ++i) out += fmt::format("{:02x}", bytes[i]);
+    for (unsigned int i = 0; i < n; ++i)
+        out += fmt::format("{:02x}", bytes[i]);
     return out;
 }
 
-std::filesystem::path hash_memo_path() { return cache_dir() / "file-hashes.json"; }
+std::filesystem::path hash_memo_path() {
+    return cache_dir() / "file-hashes.json";
+}
 
 // The memo is an optimisation only: any failure to read or write it is ignored.
 nlohmann::json read_memo() {
     std::ifstream in(hash_memo_path());
-    if (!in) return nlohmann::json::object();
+    if (!in)
+        return nlohmann::json::object();
     auto memo = nlohmann::json::parse(in, nullptr, false);
     return memo.is_object() ? memo : nlohmann::json::object();
 }
@@ -36,7 +40,8 @@ nlohmann::json read_memo() {
 }  // namespace
 
 std::filesystem::path cache_dir() {
-    if (const char* d = std::getenv("HYPERALIGN_CACHE"); d && *d) return d;
+    if (const char* d = std::getenv("HYPERALIGN_CACHE"); d && *d)
+        return d;
     if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) {
         return std::filesystem::path(d) / "hyperalign";
     }
@@ -64,10 +69,11 @@ Result<std::string> sha256_file(const std::filesystem::path& path) {
         e.file = path.string();
         return e;
     }
-    const std::string key = fmt::format("{}|{}|{}", canonical.string(), size,
-                                        mtime.time_since_epoch().count());
+    const std::string key =
+        fmt::format("{}|{}|{}", canonical.string(), size, mtime.time_since_epoch().count());
     nlohmann::json memo = read_memo();
-    if (auto it = memo.find(key); it != memo.end() && it->is_string()) return it->get<std::string>();
+    if (auto it = memo.find(key); it != memo.end() && it->is_string())
+        return it->get<std::string>();
 
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -92,7 +98,8 @@ Result<std::string> sha256_file(const std::filesystem::path& path) {
     const fs::path tmp = hash_memo_path().string() + fmt::format(".{}", ::getpid());
     {
         std::ofstream out(tmp, std::ios::trunc);
-        if (out) out << memo.dump(1);
+        if (out)
+            out << memo.dump(1);
     }
     fs::rename(tmp, hash_memo_path(), ec);
     return hex;

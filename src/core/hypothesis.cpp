@@ -24,14 +24,16 @@ void Hypothesis::record_visit(bool right, bool unparseable, const std::string& r
         ++correct;
         evidence.push_back(row_id);
     }
-    if (unparseable) ++invalid;
+    if (unparseable)
+        ++invalid;
     refresh_reward(t, alpha);
 }
 
 void rank_by_accuracy(std::vector<Hypothesis>& hypotheses) {
     std::stable_sort(hypotheses.begin(), hypotheses.end(),
                      [](const Hypothesis& a, const Hypothesis& b) {
-                         if (a.accuracy != b.accuracy) return a.accuracy > b.accuracy;
+                         if (a.accuracy != b.accuracy)
+                             return a.accuracy > b.accuracy;
                          return a.visits > b.visits;
                      });
 }

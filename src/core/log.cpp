@@ -15,7 +15,8 @@ std::mutex& sink_mutex() {
 
 Sink& current_sink() {
     static Sink sink = [](Level lvl, std::string_view msg) {
-        if (lvl >= Level::warn) std::fprintf(stderr, "%.*s\n", int(msg.size()), msg.data());
+        if (lvl >= Level::warn)
+            std::fprintf(stderr, "%.*s\n", int(msg.size()), msg.data());
     };
     return sink;
 }
@@ -32,13 +33,20 @@ void set_sink(Sink sink) {
     current_sink() = std::move(sink);
 }
 
-void set_level(Level lvl) { current_level().store(lvl); }
-Level level() { return current_level().load(); }
-bool enabled(Level lvl) { return lvl >= current_level().load(); }
+void set_level(Level lvl) {
+    current_level().store(lvl);
+}
+Level level() {
+    return current_level().load();
+}
+bool enabled(Level lvl) {
+    return lvl >= current_level().load();
+}
 
 void write(Level lvl, std::string_view message) {
     std::lock_guard lock(sink_mutex());
-    if (current_sink()) current_sink()(lvl, message);
+    if (current_sink())
+        current_sink()(lvl, message);
 }
 
 }  // namespace hyperalign::log

@@ -67,7 +67,8 @@ Status derive_prompt(Demonstration& demo) {
     }
     HA_ASSIGN_OR_RETURN(demo.prompt,
                         prompts::render("derived_prompt", "user", {{"first_sentence", sentence}}));
-    while (!demo.prompt.empty() && demo.prompt.back() == '\n') demo.prompt.pop_back();
+    while (!demo.prompt.empty() && demo.prompt.back() == '\n')
+        demo.prompt.pop_back();
     demo.prompt_derived = true;
     return {};
 }

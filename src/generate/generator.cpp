@@ -15,8 +15,10 @@ namespace {
 
 std::string bullets(const std::vector<std::string>& items) {
     std::string out;
-    for (const auto& s : items) out += "- " + s + "\n";
-    if (out.empty()) out = "- (none inferred)\n";
+    for (const auto& s : items)
+        out += "- " + s + "\n";
+    if (out.empty())
+        out = "- (none inferred)\n";
     return out;
 }
 
@@ -24,7 +26,8 @@ std::string numbered_hypotheses(const Profile& profile, int top) {
     std::string out;
     int n = 0;
     for (const auto& h : profile.hypotheses) {
-        if (n >= top) break;
+        if (n >= top)
+            break;
         out += fmt::format("{}. {}\n", n + 1, h.text);
         ++n;
     }
@@ -34,7 +37,8 @@ std::string numbered_hypotheses(const Profile& profile, int top) {
 Result<std::string> examples_section(const Profile& profile, const GenerateOptions& options,
                                      llm::Backend* backend) {
     size_t n = profile.demonstrations.size();
-    if (options.few_shot_examples > 0) n = std::min(n, size_t(options.few_shot_examples));
+    if (options.few_shot_examples > 0)
+        n = std::min(n, size_t(options.few_shot_examples));
     if (n == 0) {
         return make_error(ErrorCode::invalid_input,
                           "few_shot needs the profile's demonstrations, and it has none");
@@ -72,7 +76,8 @@ Result<std::string> examples_section(const Profile& profile, const GenerateOptio
 
 Result<Method> parse_method(std::string_view name) {
     for (Method m : all_methods()) {
-        if (to_string(m) == name) return m;
+        if (to_string(m) == name)
+            return m;
     }
     return make_error(ErrorCode::invalid_input,
                       fmt::format("unknown method '{}' (zero_shot, few_shot, attributes, "
@@ -82,11 +87,16 @@ Result<Method> parse_method(std::string_view name) {
 
 std::string_view to_string(Method method) {
     switch (method) {
-        case Method::zero_shot: return "zero_shot";
-        case Method::few_shot: return "few_shot";
-        case Method::attributes: return "attributes";
-        case Method::hypotheses: return "hypotheses";
-        case Method::hyperalign: return "hyperalign";
+        case Method::zero_shot:
+            return "zero_shot";
+        case Method::few_shot:
+            return "few_shot";
+        case Method::attributes:
+            return "attributes";
+        case Method::hypotheses:
+            return "hypotheses";
+        case Method::hyperalign:
+            return "hyperalign";
     }
     return "hyperalign";
 }
@@ -100,7 +110,8 @@ const std::vector<Method>& all_methods() {
 
 Result<std::string> system_prefix(const Profile& profile, const GenerateOptions& options,
                                   llm::Backend* backend) {
-    if (options.method == Method::zero_shot) return std::string();
+    if (options.method == Method::zero_shot)
+        return std::string();
     bool with_attributes =
         options.method == Method::attributes || options.method == Method::hyperalign;
     bool with_hypotheses =
@@ -148,8 +159,9 @@ Result<std::string> system_prefix(const Profile& profile, const GenerateOptions&
     if (with_hypotheses) {
         HA_ASSIGN_OR_RETURN(
             std::string section,
-            prompts::render("generate_hypotheses", "system",
-                            {{"hypotheses", numbered_hypotheses(profile, options.top_hypotheses)}}));
+            prompts::render(
+                "generate_hypotheses", "system",
+                {{"hypotheses", numbered_hypotheses(profile, options.top_hypotheses)}}));
         out += section;
     }
     if (options.method == Method::few_shot) {
@@ -168,7 +180,8 @@ Result<llm::ChatRequest> compose(const Profile& profile, const GenerateOptions& 
     HA_ASSIGN_OR_RETURN(std::string user,
                         prompts::render("generate_task", "user", {{"task", std::string(task)}}));
     llm::ChatRequest request;
-    if (!system.empty()) request.messages.push_back({"system", std::move(system)});
+    if (!system.empty())
+        request.messages.push_back({"system", std::move(system)});
     request.messages.push_back({"user", std::move(user)});
     request.sampling = options.sampling;
     request.purpose = "generation";

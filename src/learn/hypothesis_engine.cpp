@@ -14,12 +14,15 @@ namespace {
 
 using Json = nlohmann::json;
 
-bool is_pair(const TaskRows& rows) { return rows.shape == RowShape::pair; }
+bool is_pair(const TaskRows& rows) {
+    return rows.shape == RowShape::pair;
+}
 
 std::string join_labels(const std::vector<std::string>& labels) {
     std::string out;
     for (size_t i = 0; i < labels.size(); ++i) {
-        if (i > 0) out += ", ";
+        if (i > 0)
+            out += ", ";
         out += labels[i];
     }
     return out;
@@ -65,7 +68,8 @@ std::vector<std::string> dedup_in_order(const std::vector<std::string>& items) {
     std::set<std::string> seen;
     for (const auto& item : items) {
         std::string t = text::trim(item);
-        if (t.empty() || !seen.insert(t).second) continue;
+        if (t.empty() || !seen.insert(t).second)
+            continue;
         out.push_back(std::move(t));
     }
     return out;
@@ -114,10 +118,10 @@ Result<std::string> HypothesisEngine::observations(const TaskRows& rows,
         } else {
             const LabelledRow& r = rows.labelled[i];
             HA_ASSIGN_OR_RETURN(std::string body, fitter_.fit(r.text, per_text));
-            HA_ASSIGN_OR_RETURN(item, prompts::render("observation_labelled", "item",
-                                                      {{"idx", std::to_string(idx)},
-                                                       {"text", body},
-                                                       {"label", r.label}}));
+            HA_ASSIGN_OR_RETURN(
+                item, prompts::render(
+                          "observation_labelled", "item",
+                          {{"idx", std::to_string(idx)}, {"text", body}, {"label", r.label}}));
         }
         out += item;
         ++idx;
@@ -146,14 +150,16 @@ Result<std::vector<std::string>> HypothesisEngine::generate(const TaskRows& rows
     request.purpose = "hypothesis_generation";
     auto answer = client_.chat_json(request, schema, no_blank_hypotheses);
     if (!answer.ok()) {
-        if (answer.error().code != ErrorCode::bad_model_output) return answer.take_error();
+        if (answer.error().code != ErrorCode::bad_model_output)
+            return answer.take_error();
         log::warn("a hypothesis-generation reply was unusable and is skipped: {}",
                   answer.error().message);
         return std::vector<std::string>{};
     }
     const Json parsed = Json::parse(*answer);
     std::vector<std::string> items;
-    for (const auto& h : parsed["hypotheses"]) items.push_back(h.get<std::string>());
+    for (const auto& h : parsed["hypotheses"])
+        items.push_back(h.get<std::string>());
     return dedup_in_order(items);
 }
 
@@ -201,7 +207,8 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     request.purpose = "scoring";
     auto answer = client_.chat_json(request, schema);
     if (!answer.ok()) {
-        if (answer.error().code != ErrorCode::bad_model_output) return answer.take_error();
+        if (answer.error().code != ErrorCode::bad_model_output)
+            return answer.take_error();
         return Verdict::invalid;
     }
     const std::string label = Json::parse(*answer)["answer"].get<std::string>();
@@ -210,9 +217,10 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
 
 Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& rows) {
     const size_t n_rows = rows.size();
-    const size_t n_init = options_.num_init > 0 ? std::min(size_t(options_.num_init), n_rows)
-                                                : n_rows;
-    if (n_init == 0) return make_error(ErrorCode::invalid_input, "no rows to learn from");
+    const size_t n_init =
+        options_.num_init > 0 ? std::min(size_t(options_.num_init), n_rows) : n_rows;
+    if (n_init == 0)
+        return make_error(ErrorCode::invalid_input, "no rows to learn from");
     const size_t block = size_t(std::max(1, options_.init_batch_size));
 
     // Generate from consecutive blocks of rows.
@@ -220,19 +228,23 @@ Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& row
     std::set<std::string> seen;
     const size_t n_blocks = (n_init + block - 1) / block;
     for (size_t b = 0; b < n_blocks; ++b) {
-        if (progress_) progress_("generating hypotheses", b, n_blocks);
+        if (progress_)
+            progress_("generating hypotheses", b, n_blocks);
         std::vector<size_t> batch;
-        for (size_t i = b * block; i < std::min(n_init, (b + 1) * block); ++i) batch.push_back(i);
+        for (size_t i = b * block; i < std::min(n_init, (b + 1) * block); ++i)
+            batch.push_back(i);
         HA_ASSIGN_OR_RETURN(auto texts, generate(rows, batch, options_.hypotheses_per_batch));
         for (auto& t : texts) {
-            if (!seen.insert(t).second) continue;
+            if (!seen.insert(t).second)
+                continue;
             Hypothesis h;
             h.text = std::move(t);
             h.origin = fmt::format("init:batch {}", b + 1);
             bank.push_back(std::move(h));
         }
     }
-    if (progress_) progress_("generating hypotheses", n_blocks, n_blocks);
+    if (progress_)
+        progress_("generating hypotheses", n_blocks, n_blocks);
     if (bank.empty()) {
         return make_error(ErrorCode::bad_model_output,
                           "the model produced no usable hypothesis from any batch");
@@ -243,14 +255,16 @@ Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& row
     size_t done = 0;
     for (auto& h : bank) {
         for (size_t i = 0; i < n_init; ++i) {
-            if (progress_) progress_("scoring hypotheses", done, total);
+            if (progress_)
+                progress_("scoring hypotheses", done, total);
             HA_ASSIGN_OR_RETURN(Verdict v, predict(h.text, rows, i));
             h.record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), int(n_init),
                            options_.alpha);
             ++done;
         }
     }
-    if (progress_) progress_("scoring hypotheses", total, total);
+    if (progress_)
+        progress_("scoring hypotheses", total, total);
     rank_by_accuracy(bank);
     return bank;
 }

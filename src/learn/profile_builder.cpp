@@ -17,8 +17,8 @@ namespace {
 using Json = nlohmann::json;
 
 const std::vector<std::string> kTemplatesUsed = {
-    "attributes", "demonstration", "contrast", "hypotheses_pair", "observation_pair",
-    "predict_pair", "json_repair"};
+    "attributes",       "demonstration", "contrast",   "hypotheses_pair",
+    "observation_pair", "predict_pair",  "json_repair"};
 
 std::string utc_now() {
     auto now = std::chrono::system_clock::now();
@@ -32,7 +32,8 @@ std::string utc_now() {
 
 std::vector<std::string> strings(const Json& j) {
     std::vector<std::string> out;
-    for (const auto& s : j) out.push_back(s.get<std::string>());
+    for (const auto& s : j)
+        out.push_back(s.get<std::string>());
     return out;
 }
 
@@ -55,7 +56,8 @@ std::map<std::string, std::string> parameters(const ProfileOptions& o, size_t n_
            {"max_tokens_generate", e.max_tokens_generate},
            {"max_tokens_predict", e.max_tokens_predict}};
     std::map<std::string, std::string> out;
-    for (const auto& [k, v] : p.items()) out[k] = v.dump();
+    for (const auto& [k, v] : p.items())
+        out[k] = v.dump();
     return out;
 }
 
@@ -71,8 +73,10 @@ Result<std::map<std::string, std::string>> prompt_versions() {
 }  // namespace
 
 Result<ContrastSource> parse_contrast_source(std::string_view name) {
-    if (name == "base_model" || name == "base") return ContrastSource::base_model;
-    if (name == "others") return ContrastSource::others;
+    if (name == "base_model" || name == "base")
+        return ContrastSource::base_model;
+    if (name == "others")
+        return ContrastSource::others;
     return make_error(ErrorCode::invalid_input,
                       fmt::format("unknown contrast source '{}' (base_model or others)", name));
 }
@@ -92,10 +96,10 @@ Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
     }
     HA_ASSIGN_OR_RETURN(std::string schema_text, prompts::schema("attributes"));
     HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, llm::JsonSchema::parse(schema_text));
-    HA_ASSIGN_OR_RETURN(auto budget,
-                        fitter.budget(fixed,
-                                      llm::reply_allowance(schema, options.max_tokens_attributes),
-                                      int(demos.size())));
+    HA_ASSIGN_OR_RETURN(
+        auto budget,
+        fitter.budget(fixed, llm::reply_allowance(schema, options.max_tokens_attributes),
+                      int(demos.size())));
     const int allowance = budget.reply;
     const int per_text = budget.per_text;
 
@@ -146,13 +150,15 @@ Result<std::vector<std::string>> model_contrasts(llm::Client& client, TextFitter
                                                  const Progress& progress) {
     std::vector<std::string> out;
     for (size_t i = 0; i < demos.size(); ++i) {
-        if (progress) progress("writing contrasts", i, demos.size());
+        if (progress)
+            progress("writing contrasts", i, demos.size());
         // The contrast answers the same task at about the person's length, so that length alone
         // does not give the person's text away.
         HA_ASSIGN_OR_RETURN(int person_tokens, fitter.count(demos[i].text));
         HA_ASSIGN_OR_RETURN(int prompt_tokens, fitter.count(demos[i].prompt));
         HA_ASSIGN_OR_RETURN(auto room, fitter.budget(prompt_tokens, 0, 1));
-        const int reply = std::max(16, std::min({options.max_tokens_contrast, person_tokens, room.per_text}));
+        const int reply =
+            std::max(16, std::min({options.max_tokens_contrast, person_tokens, room.per_text}));
 
         HA_ASSIGN_OR_RETURN(std::string user,
                             prompts::render("contrast", "user", {{"task", demos[i].prompt}}));
@@ -164,7 +170,8 @@ Result<std::vector<std::string>> model_contrasts(llm::Client& client, TextFitter
         HA_ASSIGN_OR_RETURN(llm::ChatResponse response, client.chat(request));
         out.push_back(std::move(response.text));
     }
-    if (progress) progress("writing contrasts", demos.size(), demos.size());
+    if (progress)
+        progress("writing contrasts", demos.size(), demos.size());
     return out;
 }
 
@@ -172,10 +179,12 @@ Result<std::vector<std::string>> pool_contrasts(const std::vector<Demonstration>
                                                 const std::vector<Demonstration>& pool,
                                                 uint32_t seed) {
     std::set<std::string> own;
-    for (const auto& d : demos) own.insert(d.text);
+    for (const auto& d : demos)
+        own.insert(d.text);
     std::vector<const Demonstration*> usable;
     for (const auto& p : pool) {
-        if (!own.count(p.text)) usable.push_back(&p);
+        if (!own.count(p.text))
+            usable.push_back(&p);
     }
     if (usable.empty()) {
         return make_error(ErrorCode::invalid_input,
@@ -185,19 +194,22 @@ Result<std::vector<std::string>> pool_contrasts(const std::vector<Demonstration>
     // A seeded draw without replacement while the pool lasts.
     std::mt19937_64 rng(seed);
     std::vector<size_t> order(usable.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(rng() % i)]);
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    for (size_t i = order.size(); i > 1; --i)
+        std::swap(order[i - 1], order[size_t(rng() % i)]);
     std::vector<std::string> out;
-    for (size_t i = 0; i < demos.size(); ++i) out.push_back(usable[order[i % order.size()]]->text);
+    for (size_t i = 0; i < demos.size(); ++i)
+        out.push_back(usable[order[i % order.size()]]->text);
     return out;
 }
 
 Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstration>& demos,
                               const ProfileOptions& options, const Progress& progress) {
     if (demos.size() < 2) {
-        return make_error(ErrorCode::invalid_input,
-                          fmt::format("a profile needs at least 2 demonstrations, got {}",
-                                      demos.size()));
+        return make_error(
+            ErrorCode::invalid_input,
+            fmt::format("a profile needs at least 2 demonstrations, got {}", demos.size()));
     }
     TextFitter fitter(client.backend());
     ProfileOptions opts = options;
@@ -209,8 +221,8 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
     for (int* allowance : {&opts.max_tokens_attributes, &opts.max_tokens_contrast,
                            &opts.engine.max_tokens_generate, &opts.engine.max_tokens_predict}) {
         if (*allowance > half) {
-            log::info("reply allowance lowered from {} to {} tokens to fit the context",
-                      *allowance, half);
+            log::info("reply allowance lowered from {} to {} tokens to fit the context", *allowance,
+                      half);
             *allowance = half;
         }
     }
@@ -218,7 +230,8 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
     Profile profile;
     profile.person = options.person;
     if (opts.attributes) {
-        if (progress) progress("inferring attributes", 0, 1);
+        if (progress)
+            progress("inferring attributes", 0, 1);
         auto attributes = infer_attributes(client, fitter, demos, opts);
         if (attributes.ok()) {
             profile.attributes = std::move(attributes).value();
@@ -228,7 +241,8 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
         } else {
             return attributes.take_error();
         }
-        if (progress) progress("inferring attributes", 1, 1);
+        if (progress)
+            progress("inferring attributes", 1, 1);
     }
 
     if (opts.hypotheses) {
@@ -242,8 +256,8 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
         rows.shape = RowShape::pair;
         std::vector<bool> first = balanced_positions(demos.size(), opts.seed);
         for (size_t i = 0; i < demos.size(); ++i) {
-            rows.pairs.push_back({demos[i].id, demos[i].prompt, demos[i].text, contrasts[i],
-                                  first[i]});
+            rows.pairs.push_back(
+                {demos[i].id, demos[i].prompt, demos[i].text, contrasts[i], first[i]});
         }
         HypothesisEngine engine(client, fitter, opts.engine, progress);
         HA_ASSIGN_OR_RETURN(profile.hypotheses, engine.initialize(rows));
@@ -270,9 +284,10 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
     pv.texts_cut = fitter.texts_cut();
     pv.created_at = utc_now();
     if (pv.texts_cut > 0) {
-        log::warn("{} texts were cut to fit the model's context of {} tokens "
-                  "(rule: docs/limitations.md)",
-                  pv.texts_cut, info.context_size);
+        log::warn(
+            "{} texts were cut to fit the model's context of {} tokens "
+            "(rule: docs/limitations.md)",
+            pv.texts_cut, info.context_size);
     }
     return profile;
 }

@@ -36,15 +36,16 @@ Result<TextFitter::Budget> TextFitter::budget(int fixed, int reply, int n_texts)
                                       n_ctx, n_texts, fixed, b.reply));
     }
     if (b.reply < reply) {
-        log::debug("reply allowance lowered from {} to {} tokens to leave room for {} texts",
-                   reply, b.reply, n_texts);
+        log::debug("reply allowance lowered from {} to {} tokens to leave room for {} texts", reply,
+                   b.reply, n_texts);
     }
     return b;
 }
 
 Result<std::string> TextFitter::fit(std::string_view text, int max_tokens) {
     HA_ASSIGN_OR_RETURN(int total, backend_.count_tokens(text));
-    if (total <= max_tokens) return std::string(text);
+    if (total <= max_tokens)
+        return std::string(text);
     HA_ASSIGN_OR_RETURN(int marker, backend_.count_tokens(kCutMarker));
     const int target = std::max(1, max_tokens - marker);
 

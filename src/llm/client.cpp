@@ -17,12 +17,12 @@ void CallStats::add(const CallStats& o) {
 
 CallStats Accounting::total() const {
     CallStats t;
-    for (const auto& [_, s] : by_purpose) t.add(s);
+    for (const auto& [_, s] : by_purpose)
+        t.add(s);
     return t;
 }
 
-Client::Client(Backend& backend, ClientOptions options)
-    : backend_(backend), options_(options) {}
+Client::Client(Backend& backend, ClientOptions options) : backend_(backend), options_(options) {}
 
 Status Client::charge(const std::string& purpose) {
     std::lock_guard lock(mutex_);
@@ -52,11 +52,12 @@ Result<ChatResponse> Client::chat(const ChatRequest& request) {
     HA_TRY(charge(request.purpose));
     auto start = std::chrono::steady_clock::now();
     auto result = backend_.chat(request);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     record(request.purpose, result, ms);
     // Replies are the person's data (or derived from it): trace level only.
-    if (result.ok()) log::trace("{} reply: {}", request.purpose, result->text);
+    if (result.ok())
+        log::trace("{} reply: {}", request.purpose, result->text);
     if (result.ok()) {
         log::debug("{} call: {} prompt tokens in {:.0f} ms, {} completion tokens in {:.0f} ms",
                    request.purpose, result->usage.tokens_prompt, result->timings.ms_prompt,
@@ -80,16 +81,18 @@ Result<std::string> Client::chat_json(ChatRequest request, const JsonSchema& sch
         }
         HA_ASSIGN_OR_RETURN(ChatResponse reply, std::move(attempt_result));
         Status valid = schema.validate(reply.text);
-        if (valid.ok() && check) valid = check(reply.text);
-        if (valid.ok()) return std::move(reply.text);
+        if (valid.ok() && check)
+            valid = check(reply.text);
+        if (valid.ok())
+            return std::move(reply.text);
 
         last = valid.error();
         if (reply.finish == FinishReason::length) {
-            last.message += fmt::format(" (the reply was cut at {} tokens)",
-                                        request.sampling.max_tokens);
+            last.message +=
+                fmt::format(" (the reply was cut at {} tokens)", request.sampling.max_tokens);
         }
-        log::warn("{} reply failed its schema (attempt {} of {}): {}", request.purpose,
-                  attempt + 1, options_.json_retries + 1, last.describe());
+        log::warn("{} reply failed its schema (attempt {} of {}): {}", request.purpose, attempt + 1,
+                  options_.json_retries + 1, last.describe());
 
         // Ask again, showing the model its reply and what was wrong with it.
         HA_ASSIGN_OR_RETURN(std::string repair,

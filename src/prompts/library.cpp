@@ -26,7 +26,8 @@ struct Library {
 
 Result<std::string> read_embedded(const std::string& name) {
     for (const auto& f : detail::embedded_files()) {
-        if (f.name == name) return std::string(f.content);
+        if (f.name == name)
+            return std::string(f.content);
     }
     Error e = make_error(ErrorCode::internal, "prompt file is not embedded");
     e.file = "prompts/" + name;
@@ -63,7 +64,8 @@ Result<TemplateInfo> parse_entry(const nlohmann::json& j, size_t index, const Fi
     t.version = j["version"].get<int>();
     std::string hashed = fmt::format("{}@{}\n", t.id, t.version);
     for (const auto& [part, file] : j["parts"].items()) {
-        if (!file.is_string()) return manifest_error(where + ".parts." + part, "must be a file name");
+        if (!file.is_string())
+            return manifest_error(where + ".parts." + part, "must be a file name");
         HA_ASSIGN_OR_RETURN(std::string text, read(file.get<std::string>()));
         hashed += part + "\n" + text + "\n";
         t.parts.emplace(part, std::move(text));
@@ -73,7 +75,8 @@ Result<TemplateInfo> parse_entry(const nlohmann::json& j, size_t index, const Fi
         hashed += "schema\n" + t.schema;
     }
     if (j.contains("variables")) {
-        for (const auto& v : j["variables"]) t.variables.push_back(v.get<std::string>());
+        for (const auto& v : j["variables"])
+            t.variables.push_back(v.get<std::string>());
     }
     t.sha256 = sha256_hex(hashed);
     return t;
@@ -87,15 +90,18 @@ Library load(const FileReader& read) {
         return lib;
     };
     auto text = read("manifest.json");
-    if (!text.ok()) return fail(text.take_error());
+    if (!text.ok())
+        return fail(text.take_error());
     auto manifest = nlohmann::json::parse(*text, nullptr, false);
     if (manifest.is_discarded() || !manifest.contains("templates") ||
         !manifest["templates"].is_array()) {
-        return fail(manifest_error("templates", "manifest must be an object with a templates list"));
+        return fail(
+            manifest_error("templates", "manifest must be an object with a templates list"));
     }
     for (size_t i = 0; i < manifest["templates"].size(); ++i) {
         auto t = parse_entry(manifest["templates"][i], i, read);
-        if (!t.ok()) return fail(t.take_error());
+        if (!t.ok())
+            return fail(t.take_error());
         lib.templates.push_back(std::move(t).value());
     }
     return lib;
@@ -116,17 +122,21 @@ const Library& library() {
 
 Result<std::vector<const TemplateInfo*>> all() {
     const Library& lib = library();
-    if (lib.failed) return lib.error;
+    if (lib.failed)
+        return lib.error;
     std::vector<const TemplateInfo*> out;
-    for (const auto& t : lib.templates) out.push_back(&t);
+    for (const auto& t : lib.templates)
+        out.push_back(&t);
     return out;
 }
 
 Result<const TemplateInfo*> find(std::string_view id) {
     const Library& lib = library();
-    if (lib.failed) return lib.error;
+    if (lib.failed)
+        return lib.error;
     for (const auto& t : lib.templates) {
-        if (t.id == id) return &t;
+        if (t.id == id)
+            return &t;
     }
     return make_error(ErrorCode::internal, fmt::format("no prompt template '{}'", id));
 }
@@ -177,7 +187,8 @@ Result<std::string> render(std::string_view id, std::string_view part, const Var
 Result<std::string> schema(std::string_view id) {
     HA_ASSIGN_OR_RETURN(const TemplateInfo* t, find(id));
     if (t->schema.empty()) {
-        return make_error(ErrorCode::internal, fmt::format("prompt template '{}' has no schema", id));
+        return make_error(ErrorCode::internal,
+                          fmt::format("prompt template '{}' has no schema", id));
     }
     return t->schema;
 }

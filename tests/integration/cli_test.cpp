@@ -35,8 +35,8 @@ CliRun run_cli(const std::string& args) {
     fs::create_directories(dir);
     fs::path out = dir / ("out" + std::to_string(counter));
     fs::path err = dir / ("err" + std::to_string(counter++));
-    std::string cmd = std::string(HYPERALIGN_CLI) + " " + args + " >" + out.string() + " 2>" +
-                      err.string();
+    std::string cmd =
+        std::string(HYPERALIGN_CLI) + " " + args + " >" + out.string() + " 2>" + err.string();
     int status = std::system(cmd.c_str());
     CliRun r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -100,9 +100,10 @@ TEST(Cli, ABudgetCapStopsTheRunWithExitCode10) {
 TEST(Cli, PersonalizeWritesAProfileAndTheText) {
     fs::path profile = fs::temp_directory_path() / "hyperalign-cli-profile.json";
     fs::remove(profile);
-    CliRun r = run_cli("personalize " + model_args() +
-                    " --examples custom --hypotheses-per-batch 2 --profile-out " +
-                    profile.string() + " --max-tokens 32 --json 'Write an email about a picnic.'");
+    CliRun r =
+        run_cli("personalize " + model_args() +
+                " --examples custom --hypotheses-per-batch 2 --profile-out " + profile.string() +
+                " --max-tokens 32 --json 'Write an email about a picnic.'");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto doc = nlohmann::json::parse(slurp(profile), nullptr, false);
     ASSERT_FALSE(doc.is_discarded());
@@ -120,18 +121,19 @@ TEST(Cli, PersonalizeWritesAProfileAndTheText) {
     std::ofstream(tasks) << "{\"id\": \"t1\", \"prompt\": \"Write a note.\"}\n"
                          << "{\"id\": \"t2\", \"prompt\": \"Write a memo.\"}\n";
     CliRun g = run_cli("generate " + model_args() + " --profile " + profile.string() +
-                    " --method few_shot --max-tokens 16 --tasks " + tasks.string() + " -q");
+                       " --method few_shot --max-tokens 16 --tasks " + tasks.string() + " -q");
     ASSERT_EQ(g.exit_code, 0) << g.err;
     std::istringstream lines(g.out);
     std::string l;
     std::vector<std::string> ids;
-    while (std::getline(lines, l)) ids.push_back(nlohmann::json::parse(l)["id"]);
+    while (std::getline(lines, l))
+        ids.push_back(nlohmann::json::parse(l)["id"]);
     EXPECT_EQ(ids, (std::vector<std::string>{"t1", "t2"}));
 }
 
 TEST(Cli, AProfileThatIsNotAProfileIsRejected) {
     CliRun r = run_cli("generate " + model_args() + " --profile " + fixture("good.jsonl") +
-                    " 'Write a note.'");
+                       " 'Write a note.'");
     EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 

@@ -59,7 +59,8 @@ TEST(LlamaBackend, StopsWithinItsTokenLimit) {
         auto r = model->chat(story_request(limit));
         ASSERT_TRUE(r.ok());
         EXPECT_LE(r->usage.tokens_completion, limit);
-        if (r->usage.tokens_completion == limit) EXPECT_EQ(r->finish, FinishReason::length);
+        if (r->usage.tokens_completion == limit)
+            EXPECT_EQ(r->finish, FinishReason::length);
     }
 }
 
@@ -101,7 +102,8 @@ TEST(LlamaBackend, SchemaConstrainedRepliesAreValidJson) {
     const char* schema_text =
         R"({"type":"object","properties":{"reasoning":{"type":"string","maxLength":120},)"
         R"("answer":{"type":"string","enum":["A","B"]},"tags":{"type":"array","items":)"
-        R"({"type":"string","maxLength":20},"maxItems":3}},"required":["reasoning","answer","tags"]})";
+        R"({"type":"string","maxLength":20},"maxItems":3}},)"
+        R"("required":["reasoning","answer","tags"]})";
     auto schema = JsonSchema::parse(schema_text);
     ASSERT_TRUE(schema.ok());
     for (uint32_t seed : {1u, 2u, 3u}) {
@@ -133,8 +135,9 @@ TEST(LlamaBackend, FallsBackToChatMlWithoutATemplateInTheModel) {
     EXPECT_EQ(model->info().chat_template, "chatml");
     auto text = model->render({{"system", "S"}, {"user", "U"}});
     ASSERT_TRUE(text.ok());
-    EXPECT_EQ(*text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
-                     "<|im_start|>assistant\n");
+    EXPECT_EQ(*text,
+              "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+              "<|im_start|>assistant\n");
 }
 
 TEST(LlamaBackend, UsesANamedOrPlainTemplate) {

@@ -34,7 +34,7 @@ learn::ProfileOptions small_options() {
 
 // Builds one CCAT50 author's profile from three of their real articles with the tiny model.
 class CcatPipeline : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         data::LoadOptions lo;
         lo.author = kAuthor;
@@ -46,7 +46,8 @@ protected:
         }
         demos_ = new std::vector<Demonstration>(std::move(demos).value());
         backend_ = testing::open_test_model(2048).release();
-        if (backend_ == nullptr) return;
+        if (backend_ == nullptr)
+            return;
         llm::Client client(*backend_);
         auto profile = learn::build_profile(client, *demos_, small_options());
         ASSERT_TRUE(profile.ok()) << profile.error().describe();
@@ -58,7 +59,8 @@ protected:
         delete backend_;
     }
     void SetUp() override {
-        if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+        if (!skip_reason_.empty())
+            GTEST_SKIP() << skip_reason_;
         ASSERT_NE(profile_, nullptr);
     }
 
@@ -69,7 +71,8 @@ protected:
 };
 
 TEST_F(CcatPipeline, TheProfileConformsToItsSchema) {
-    auto schema = llm::JsonSchema::parse(read(HYPERALIGN_SOURCE_DIR "/schemas/profile.schema.json"));
+    auto schema =
+        llm::JsonSchema::parse(read(HYPERALIGN_SOURCE_DIR "/schemas/profile.schema.json"));
     ASSERT_TRUE(schema.ok()) << schema.error().describe();
     Status valid = schema->validate(to_json(*profile_));
     EXPECT_TRUE(valid.ok()) << valid.error().describe();
@@ -91,8 +94,8 @@ TEST_F(CcatPipeline, TheProfileRecordsItsScoresEvidenceAndProvenance) {
     EXPECT_EQ(pv.context_size, 2048);
     EXPECT_EQ(pv.spend.at("contrast").calls, 3);
     EXPECT_EQ(pv.spend.at("hypothesis_generation").calls, 1);
-    EXPECT_EQ(pv.spend.at("scoring").calls, int64_t(3 * profile_->hypotheses.size()) +
-                                                pv.spend.at("scoring").failures);
+    EXPECT_EQ(pv.spend.at("scoring").calls,
+              int64_t(3 * profile_->hypotheses.size()) + pv.spend.at("scoring").failures);
     EXPECT_EQ(pv.prompt_versions.count("predict_pair"), 1u);
     ASSERT_EQ(profile_->demonstrations.size(), 3u);
     EXPECT_EQ(profile_->demonstrations[0].id, demos_->at(0).id);
@@ -130,7 +133,8 @@ TEST(Pipeline, OtherAuthorsCanBeTheContrasts) {
     lo.author = "custom_user_0";
     auto demos = data::load_demonstrations("custom", lo);
     auto pool = data::load_demonstrations("cmcc", {});
-    if (!demos.ok() || !pool.ok()) GTEST_SKIP() << "shared data not found";
+    if (!demos.ok() || !pool.ok())
+        GTEST_SKIP() << "shared data not found";
     auto backend = testing::open_test_model(2048);
     ASSERT_TRUE(backend);
     llm::Client client(*backend);

@@ -15,7 +15,9 @@ namespace hyperalign::testing {
 inline constexpr const char* kModelSha256 =
     "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d";
 
-inline std::string test_model_path() { return HYPERALIGN_TEST_MODEL; }
+inline std::string test_model_path() {
+    return HYPERALIGN_TEST_MODEL;
+}
 
 // One thread: tests run in parallel on two cores, and llama.cpp's threads spin at barriers.
 inline std::unique_ptr<llm::LlamaBackend> open_test_model(int context_size = 4096,

@@ -12,7 +12,7 @@ namespace hyperalign::testing {
 // A backend whose replies come from a function of the request, so tests can decide exactly
 // what the "model" says. Counts a token per 4 bytes, like a typical BPE vocabulary.
 class ScriptedBackend final : public llm::Backend {
-public:
+  public:
     using Script = std::function<std::string(const llm::ChatRequest&)>;
 
     explicit ScriptedBackend(Script script, int context_size = 8192) : script_(std::move(script)) {
@@ -27,7 +27,8 @@ public:
         requests.push_back(request);
         llm::ChatResponse r;
         r.text = script_(request);
-        for (const auto& m : request.messages) r.usage.tokens_prompt += tokens(m.content);
+        for (const auto& m : request.messages)
+            r.usage.tokens_prompt += tokens(m.content);
         r.usage.tokens_completion = tokens(r.text);
         return r;
     }
@@ -37,7 +38,7 @@ public:
 
     std::vector<llm::ChatRequest> requests;
 
-private:
+  private:
     static int64_t tokens(std::string_view s) { return int64_t(s.size() + 3) / 4; }
 
     Script script_;
@@ -48,7 +49,8 @@ private:
 // The last user message of a request.
 inline const std::string& user_text(const llm::ChatRequest& r) {
     for (auto it = r.messages.rbegin(); it != r.messages.rend(); ++it) {
-        if (it->role == "user") return it->content;
+        if (it->role == "user")
+            return it->content;
     }
     static const std::string empty;
     return empty;

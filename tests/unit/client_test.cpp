@@ -11,7 +11,8 @@ using testing::ScriptedBackend;
 
 JsonSchema answer_schema() {
     auto s = JsonSchema::parse(
-        R"({"type":"object","properties":{"answer":{"type":"string","enum":["A","B"]}},"required":["answer"]})");
+        R"({"type":"object","properties":{"answer":{"type":"string","enum":["A","B"]}},)"
+        R"("required":["answer"]})");
     EXPECT_TRUE(s.ok());
     return *s;
 }
@@ -64,7 +65,8 @@ TEST(ChatJson, AppliesTheCallersCheckAfterTheSchema) {
     });
     Client client(backend);
     auto only_a = [](const std::string& json) -> Status {
-        if (json.find("\"A\"") != std::string::npos) return {};
+        if (json.find("\"A\"") != std::string::npos)
+            return {};
         return make_error(ErrorCode::bad_model_output, "must be A");
     };
     auto r = client.chat_json({}, answer_schema(), only_a);

@@ -20,8 +20,9 @@ Profile sample_profile() {
         h.accuracy = 1.0 - 0.1 * i;
         p.hypotheses.push_back(h);
     }
-    p.demonstrations = {{"d1", "Write an email about lunch.", false, "Lunch is at noon - be there!", ""},
-                        {"d2", "Write an email about a seminar.", false, "Seminar moved - 3pm!", ""}};
+    p.demonstrations = {
+        {"d1", "Write an email about lunch.", false, "Lunch is at noon - be there!", ""},
+        {"d2", "Write an email about a seminar.", false, "Seminar moved - 3pm!", ""}};
     return p;
 }
 
@@ -95,7 +96,8 @@ TEST(Compose, RejectsAnEmptyTask) {
 }
 
 TEST(Write, SendsTheComposedRequestWithItsSamplingAndPurpose) {
-    testing::ScriptedBackend backend([](const llm::ChatRequest&) { return "Picnic at 5 - bring food!"; });
+    testing::ScriptedBackend backend(
+        [](const llm::ChatRequest&) { return "Picnic at 5 - bring food!"; });
     llm::Client client(backend);
     GenerateOptions o;
     o.sampling.seed = 9;
@@ -111,7 +113,8 @@ TEST(Write, SendsTheComposedRequestWithItsSamplingAndPurpose) {
 }
 
 TEST(ParseMethod, KnowsEveryMethodAndRejectsOthers) {
-    for (Method m : all_methods()) EXPECT_EQ(*parse_method(to_string(m)), m);
+    for (Method m : all_methods())
+        EXPECT_EQ(*parse_method(to_string(m)), m);
     EXPECT_FALSE(parse_method("ditto").ok());
 }
 

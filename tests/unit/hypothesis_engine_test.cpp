@@ -16,7 +16,9 @@ using testing::user_text;
 constexpr const char* kHypothesesReply =
     R"({"hypotheses":["The person opens with a question.","The person signs off with a dash."]})";
 
-bool is_generation(const llm::ChatRequest& r) { return r.purpose == "hypothesis_generation"; }
+bool is_generation(const llm::ChatRequest& r) {
+    return r.purpose == "hypothesis_generation";
+}
 
 // Eight pair rows: the person's texts say PERSON-TEXT, the contrasts OTHER-TEXT.
 TaskRows eight_rows(uint64_t seed = 7) {
@@ -68,7 +70,8 @@ TEST(HypothesisScoring, AlwaysPickingThePersonsTextGivesAccuracyOne) {
 TEST(HypothesisScoring, AlwaysPickingTheOtherTextGivesAccuracyZero) {
     auto bank = run(
         [](const llm::ChatRequest& r) {
-            if (is_generation(r)) return std::string(kHypothesesReply);
+            if (is_generation(r))
+                return std::string(kHypothesesReply);
             return verdict(person_position(r) == "A" ? "B" : "A");
         },
         eight_rows());
@@ -108,8 +111,10 @@ TEST(HypothesisScoring, RanksByAccuracyBestFirst) {
     // The second hypothesis is right every time, the first only when the person is "A".
     auto bank = run(
         [](const llm::ChatRequest& r) {
-            if (is_generation(r)) return std::string(kHypothesesReply);
-            if (user_text(r).find("dash") != std::string::npos) return verdict(person_position(r));
+            if (is_generation(r))
+                return std::string(kHypothesesReply);
+            if (user_text(r).find("dash") != std::string::npos)
+                return verdict(person_position(r));
             return verdict("A");
         },
         eight_rows());
@@ -142,7 +147,8 @@ TEST(HypothesisScoring, LabelledRowsAreScoredAgainstTheirLabels) {
     // The scripted model calls everything that mentions "kill" unsafe.
     auto bank = run(
         [](const llm::ChatRequest& r) {
-            if (is_generation(r)) return std::string(kHypothesesReply);
+            if (is_generation(r))
+                return std::string(kHypothesesReply);
             const std::string& u = user_text(r);
             bool kill = u.find("kill") != std::string::npos;
             return verdict(kill ? "unsafe" : "safe");
@@ -173,7 +179,8 @@ TEST(HypothesisGeneration, BlocksOfRowsEachGetOneGenerationCall) {
 TEST(HypothesisGeneration, BlankHypothesesAreRepairedOnceThenSkipped) {
     int generation_calls = 0;
     ScriptedBackend backend([&](const llm::ChatRequest& r) {
-        if (!is_generation(r)) return verdict("A");
+        if (!is_generation(r))
+            return verdict("A");
         ++generation_calls;
         return std::string(R"({"hypotheses":["            "]})");
     });

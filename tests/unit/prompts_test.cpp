@@ -27,7 +27,8 @@ std::string read(const fs::path& p) {
 // one lands.
 Vars placeholder_vars(const TemplateInfo& t) {
     Vars v;
-    for (const auto& name : t.variables) v[name] = "<" + name + ">";
+    for (const auto& name : t.variables)
+        v[name] = "<" + name + ">";
     return v;
 }
 
@@ -39,8 +40,8 @@ TEST(Prompts, EveryTemplateRendersToItsGoldenFile) {
         for (const auto& [part, _] : t->parts) {
             auto text = render(t->id, part, placeholder_vars(*t));
             ASSERT_TRUE(text.ok()) << t->id << "." << part << ": " << text.error().describe();
-            fs::path golden = fs::path(HYPERALIGN_TEST_GOLDEN) / "prompts" /
-                              (t->id + "." + part + ".txt");
+            fs::path golden =
+                fs::path(HYPERALIGN_TEST_GOLDEN) / "prompts" / (t->id + "." + part + ".txt");
             if (update) {
                 fs::create_directories(golden.parent_path());
                 std::ofstream(golden, std::ios::binary) << *text;
@@ -75,7 +76,8 @@ TEST(Prompts, EverySchemaIsInTheSupportedSubset) {
     ASSERT_TRUE(templates.ok());
     int with_schema = 0;
     for (const TemplateInfo* t : *templates) {
-        if (t->schema.empty()) continue;
+        if (t->schema.empty())
+            continue;
         ++with_schema;
         auto s = llm::JsonSchema::parse(t->schema);
         EXPECT_TRUE(s.ok()) << t->id << ": " << (s.ok() ? "" : s.error().describe());

@@ -8,8 +8,8 @@ namespace hyperalign {
 
 // One text the person wrote, with the task it answers.
 struct Demonstration {
-    std::string id;      // from the input, or "<file stem>:<line>" / the .txt file name
-    std::string prompt;  // the task the text answers
+    std::string id;               // from the input, or "<file stem>:<line>" / the .txt file name
+    std::string prompt;           // the task the text answers
     bool prompt_derived = false;  // true when `prompt` was made from the text's first sentence
     std::string text;
 

@@ -10,15 +10,24 @@ constexpr int kExitUsage = 2;
 
 constexpr int exit_code(ErrorCode code) {
     switch (code) {
-        case ErrorCode::invalid_input: return 3;
-        case ErrorCode::not_found: return 4;
-        case ErrorCode::context_overflow: return 5;
-        case ErrorCode::backend_unavailable: return 6;
-        case ErrorCode::backend_timeout: return 7;
-        case ErrorCode::rate_limited: return 8;
-        case ErrorCode::bad_model_output: return 9;
-        case ErrorCode::budget_exceeded: return 10;
-        case ErrorCode::internal: return 1;
+        case ErrorCode::invalid_input:
+            return 3;
+        case ErrorCode::not_found:
+            return 4;
+        case ErrorCode::context_overflow:
+            return 5;
+        case ErrorCode::backend_unavailable:
+            return 6;
+        case ErrorCode::backend_timeout:
+            return 7;
+        case ErrorCode::rate_limited:
+            return 8;
+        case ErrorCode::bad_model_output:
+            return 9;
+        case ErrorCode::budget_exceeded:
+            return 10;
+        case ErrorCode::internal:
+            return 1;
     }
     return 1;
 }

@@ -9,9 +9,9 @@ namespace hyperalign {
 // it predicted held rows, as HypoGenic keeps it.
 struct Hypothesis {
     std::string text;
-    int visits = 0;    // rows it was tested on
-    int correct = 0;   // rows it predicted right
-    int invalid = 0;   // visits whose reply could not be parsed (counted as wrong)
+    int visits = 0;       // rows it was tested on
+    int correct = 0;      // rows it predicted right
+    int invalid = 0;      // visits whose reply could not be parsed (counted as wrong)
     double accuracy = 0;  // correct / visits, 0 when unvisited
     double reward = 0;    // accuracy + alpha * sqrt(ln t / visits), HypoGenic's UCB score
     // Ids of the rows it predicted right: the evidence shown with it.
@@ -20,8 +20,7 @@ struct Hypothesis {
 
     // Records one more visit and refreshes accuracy and reward; t is the 1-based index of the
     // current training row (HypoGenic's current_sample).
-    void record_visit(bool right, bool unparseable, const std::string& row_id, int t,
-                      double alpha);
+    void record_visit(bool right, bool unparseable, const std::string& row_id, int t, double alpha);
     void refresh_reward(int t, double alpha);
 };
 

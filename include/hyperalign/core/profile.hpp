@@ -44,8 +44,8 @@ struct TokenSpend {
 // the same inputs and seed give the same profile apart from `created_at`.
 struct Provenance {
     std::string tool_version;
-    std::string backend;        // "llama.cpp" / "openai"
-    std::string model;          // GGUF path or model name
+    std::string backend;  // "llama.cpp" / "openai"
+    std::string model;    // GGUF path or model name
     std::string model_sha256;
     std::string chat_template;
     int context_size = 0;
@@ -55,7 +55,7 @@ struct Provenance {
     std::map<std::string, std::string> parameters;
     std::map<std::string, std::string> prompt_versions;  // template id -> "v<version>:<sha256>"
     std::map<std::string, TokenSpend> spend;             // per purpose
-    int texts_cut = 0;  // texts shortened to fit the context (rule: docs/limitations.md)
+    int texts_cut = 0;       // texts shortened to fit the context (rule: docs/limitations.md)
     std::string created_at;  // UTC, ISO 8601
 };
 

@@ -13,7 +13,7 @@ namespace hyperalign {
 // programming error and aborts.
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
 
@@ -31,13 +31,13 @@ public:
     const Error& error() const { return std::get<1>(state_); }
     Error&& take_error() { return std::get<1>(std::move(state_)); }
 
-private:
+  private:
     std::variant<T, Error> state_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), failed_(true) {}
 
@@ -46,7 +46,7 @@ public:
     const Error& error() const { return error_; }
     Error&& take_error() { return std::move(error_); }
 
-private:
+  private:
     Error error_;
     bool failed_ = false;
 };
@@ -56,12 +56,12 @@ using Status = Result<void>;
 }  // namespace hyperalign
 
 // Returns the error of `expr` from the enclosing function when it failed.
-#define HA_TRY(expr)                                  \
-    do {                                              \
-        auto ha_try_result_ = (expr);                 \
-        if (!ha_try_result_.ok()) {                   \
-            return ha_try_result_.take_error();       \
-        }                                             \
+#define HA_TRY(expr)                            \
+    do {                                        \
+        auto ha_try_result_ = (expr);           \
+        if (!ha_try_result_.ok()) {             \
+            return ha_try_result_.take_error(); \
+        }                                       \
     } while (false)
 
 #define HA_CONCAT_INNER(a, b) a##b

@@ -24,7 +24,7 @@ const std::vector<Method>& all_methods();
 
 struct GenerateOptions {
     Method method = Method::hyperalign;
-    int top_hypotheses = 5;    // the N best by accuracy go into the prompt
+    int top_hypotheses = 5;     // the N best by accuracy go into the prompt
     int few_shot_examples = 0;  // demonstrations shown for few_shot (0: all)
     llm::SamplingParams sampling;
 };

@@ -28,7 +28,7 @@ enum class Verdict { right, wrong, invalid };
 // Generates hypotheses from labelled rows and scores them by prediction, as HypoGenic does.
 // Every model call goes through the given client; texts are cut to fit by the fitter.
 class HypothesisEngine {
-public:
+  public:
     HypothesisEngine(llm::Client& client, TextFitter& fitter, EngineOptions options,
                      Progress progress = {});
 
@@ -49,7 +49,7 @@ public:
 
     const EngineOptions& options() const { return options_; }
 
-private:
+  private:
     Result<std::string> observations(const TaskRows& rows, const std::vector<size_t>& batch,
                                      int& reply_tokens);
 

@@ -14,7 +14,7 @@ namespace hyperalign::learn {
 // else at a character boundary), followed by the marker " [...]". Counts what it cut, so the
 // user can be told.
 class TextFitter {
-public:
+  public:
     explicit TextFitter(llm::Backend& backend) : backend_(backend) {}
 
     Result<std::string> fit(std::string_view text, int max_tokens);
@@ -36,7 +36,7 @@ public:
     // Distinct texts that had to be cut at least once.
     int texts_cut() const { return int(cut_.size()); }
 
-private:
+  private:
     llm::Backend& backend_;
     std::set<size_t> cut_;  // hashes of the texts cut
 };

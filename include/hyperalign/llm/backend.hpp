@@ -73,7 +73,7 @@ struct ModelInfo {
 // (llm/llama_backend.hpp). Cross-cutting concerns (accounting, budgets, structured output)
 // wrap this interface once, in llm/client.hpp.
 class Backend {
-public:
+  public:
     virtual ~Backend() = default;
 
     // Runs one chat completion. Fails with context_overflow when the prompt does not fit,

@@ -36,7 +36,7 @@ struct ClientOptions {
 // The single path every model call of a run takes: budget, accounting, structured output with
 // validation and one repair attempt. Thread-safe when the backend is.
 class Client {
-public:
+  public:
     Client(Backend& backend, ClientOptions options = {});
 
     // A free-text call.
@@ -55,7 +55,7 @@ public:
     Accounting accounting() const;
     Backend& backend() { return backend_; }
 
-private:
+  private:
     Status charge(const std::string& purpose);
     void record(const std::string& purpose, const Result<ChatResponse>& result, double ms);
 

@@ -25,7 +25,7 @@ struct LlamaOptions {
 // Greedy decoding (temperature 0) or a seeded sampler chain: the same request gives the same
 // bytes on the same build and CPU. A JSON schema becomes a GBNF grammar sampler.
 class LlamaBackend final : public Backend {
-public:
+  public:
     // Loads the model. Fails with not_found (no such file), backend_unavailable (llama.cpp could
     // not load it) or invalid_input (unknown chat template, bad sizes).
     static Result<std::unique_ptr<LlamaBackend>> open(const LlamaOptions& options);
@@ -40,7 +40,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit LlamaBackend(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -17,7 +17,7 @@ using Vars = std::map<std::string, std::string, std::less<>>;
 struct TemplateInfo {
     std::string id;
     int version = 0;
-    std::vector<std::string> variables;       // every placeholder any part may use
+    std::vector<std::string> variables;        // every placeholder any part may use
     std::map<std::string, std::string> parts;  // part name -> text
     std::string schema;                        // JSON schema text, empty when free text
     std::string sha256;                        // of the parts and schema, for provenance

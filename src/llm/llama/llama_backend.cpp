@@ -25,8 +25,10 @@ double ms_since(Clock::time_point start) {
 
 void llama_log_to_facade(ggml_log_level level, const char* text, void*) {
     std::string_view msg(text);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
-    if (msg.empty() || msg == ".") return;
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r'))
+        msg.remove_suffix(1);
+    if (msg.empty() || msg == ".")
+        return;
     if (level == GGML_LOG_LEVEL_ERROR) {
         log::warn("llama.cpp: {}", msg);
     } else if (level == GGML_LOG_LEVEL_WARN) {
@@ -55,23 +57,28 @@ size_t safe_emit_end(const std::string& text, size_t max_stop_len) {
     size_t end = text.size();
     size_t hold = max_stop_len > 0 ? max_stop_len - 1 : 0;
     end = end > hold ? end - hold : 0;
-    while (end > 0 && (static_cast<unsigned char>(text[end - 1]) & 0xC0) == 0x80) --end;
+    while (end > 0 && (static_cast<unsigned char>(text[end - 1]) & 0xC0) == 0x80)
+        --end;
     if (end > 0 && (static_cast<unsigned char>(text[end - 1]) & 0x80) != 0) {
         unsigned char lead = static_cast<unsigned char>(text[end - 1]);
-        if (lead >= 0xC0) --end;  // a lead byte without its continuation yet
+        if (lead >= 0xC0)
+            --end;  // a lead byte without its continuation yet
     }
     return end;
 }
 
 }  // namespace
 
-void route_llama_log() { llama_log_set(llama_log_to_facade, nullptr); }
+void route_llama_log() {
+    llama_log_set(llama_log_to_facade, nullptr);
+}
 
 std::vector<std::string> builtin_chat_templates() {
     std::vector<const char*> names(128);
     int32_t n = llama_chat_builtin_templates(names.data(), names.size());
     std::vector<std::string> out;
-    for (int32_t i = 0; i < n && i < int32_t(names.size()); ++i) out.emplace_back(names[size_t(i)]);
+    for (int32_t i = 0; i < n && i < int32_t(names.size()); ++i)
+        out.emplace_back(names[size_t(i)]);
     out.emplace_back("plain");
     std::sort(out.begin(), out.end());
     return out;
@@ -88,8 +95,10 @@ struct LlamaBackend::Impl {
     std::mutex mutex;
 
     ~Impl() {
-        if (ctx) llama_free(ctx);
-        if (model) llama_model_free(model);
+        if (ctx)
+            llama_free(ctx);
+        if (model)
+            llama_model_free(model);
     }
 
     Result<std::vector<llama_token>> tokenize(std::string_view text, bool add_special) const {
@@ -98,7 +107,8 @@ struct LlamaBackend::Impl {
         std::vector<llama_token> tokens(size_t(std::max(n, 0)));
         int32_t got = llama_tokenize(vocab, text.data(), int32_t(text.size()), tokens.data(),
                                      int32_t(tokens.size()), add_special, true);
-        if (got < 0) return make_error(ErrorCode::internal, "llama.cpp failed to tokenize");
+        if (got < 0)
+            return make_error(ErrorCode::internal, "llama.cpp failed to tokenize");
         tokens.resize(size_t(got));
         return tokens;
     }
@@ -119,7 +129,8 @@ struct LlamaBackend::Impl {
         if (plain_template) {
             std::string out;
             for (size_t i = 0; i < messages.size(); ++i) {
-                if (i > 0) out += '\n';
+                if (i > 0)
+                    out += '\n';
                 out += messages[i].content;
             }
             return out;
@@ -171,11 +182,12 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
     HA_ASSIGN_OR_RETURN(std::vector<llama_token> tokens, tokenize(prompt, true));
 
     const int n_ctx = int(llama_n_ctx(ctx));
-    if (tokens.empty()) return make_error(ErrorCode::invalid_input, "the prompt is empty");
+    if (tokens.empty())
+        return make_error(ErrorCode::invalid_input, "the prompt is empty");
     if (int(tokens.size()) >= n_ctx) {
-        return make_error(ErrorCode::context_overflow,
-                          fmt::format("the prompt takes {} tokens; the context holds {}",
-                                      tokens.size(), n_ctx));
+        return make_error(
+            ErrorCode::context_overflow,
+            fmt::format("the prompt takes {} tokens; the context holds {}", tokens.size(), n_ctx));
     }
 
     std::optional<JsonSchema> schema;
@@ -183,10 +195,11 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
         HA_ASSIGN_OR_RETURN(schema, JsonSchema::parse(request.json_schema));
     }
     auto grammar_start = Clock::now();
-    HA_ASSIGN_OR_RETURN(SamplerChain chain,
-                        SamplerChain::make(vocab, request.sampling,
-                                           schema ? schema->to_gbnf() : std::string()));
-    if (schema) log::debug("grammar built in {:.1f} ms", ms_since(grammar_start));
+    HA_ASSIGN_OR_RETURN(
+        SamplerChain chain,
+        SamplerChain::make(vocab, request.sampling, schema ? schema->to_gbnf() : std::string()));
+    if (schema)
+        log::debug("grammar built in {:.1f} ms", ms_since(grammar_start));
 
     // Every call starts from an empty context, so a reply depends on its request only.
     llama_memory_clear(llama_get_memory(ctx), true);
@@ -196,7 +209,8 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
     ChatResponse response;
     response.usage.tokens_prompt = int64_t(tokens.size());
     size_t max_stop = 0;
-    for (const auto& s : request.sampling.stop) max_stop = std::max(max_stop, s.size());
+    for (const auto& s : request.sampling.stop)
+        max_stop = std::max(max_stop, s.size());
     const int budget = std::min(request.sampling.max_tokens, n_ctx - int(tokens.size()));
     response.finish = FinishReason::length;
     size_t emitted = 0;
@@ -331,7 +345,9 @@ Result<int> LlamaBackend::count_tokens(std::string_view text) {
     return int(tokens.size());
 }
 
-const ModelInfo& LlamaBackend::info() const { return impl_->info; }
+const ModelInfo& LlamaBackend::info() const {
+    return impl_->info;
+}
 
 Result<std::string> LlamaBackend::render(const std::vector<Message>& messages) const {
     return impl_->render(messages);

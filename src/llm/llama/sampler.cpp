@@ -44,14 +44,17 @@ SamplerChain::SamplerChain(SamplerChain&& other) noexcept
 }
 
 SamplerChain::~SamplerChain() {
-    if (chain_) llama_sampler_free(chain_);
-    if (grammar_) llama_sampler_free(grammar_);
+    if (chain_)
+        llama_sampler_free(chain_);
+    if (grammar_)
+        llama_sampler_free(grammar_);
 }
 
 void SamplerChain::fill_candidates(const float* logits) {
     const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
     candidates_.resize(size_t(n_vocab));
-    for (int32_t i = 0; i < n_vocab; ++i) candidates_[size_t(i)] = {i, logits[i], 0.0f};
+    for (int32_t i = 0; i < n_vocab; ++i)
+        candidates_[size_t(i)] = {i, logits[i], 0.0f};
 }
 
 llama_token SamplerChain::sample(llama_context* ctx) {

@@ -18,7 +18,7 @@ namespace hyperalign::llm {
 // the whole vocabulary on every step costs far more than generation itself; for greedy decoding
 // both orders give the same token.
 class SamplerChain {
-public:
+  public:
     static Result<SamplerChain> make(const llama_vocab* vocab, const SamplingParams& params,
                                      const std::string& gbnf);
     SamplerChain(SamplerChain&& other) noexcept;
@@ -29,9 +29,8 @@ public:
     // Samples the next token from the last logits and accepts it into the samplers.
     llama_token sample(llama_context* ctx);
 
-private:
-    SamplerChain(const llama_vocab* vocab, llama_sampler* chain)
-        : vocab_(vocab), chain_(chain) {}
+  private:
+    SamplerChain(const llama_vocab* vocab, llama_sampler* chain) : vocab_(vocab), chain_(chain) {}
     void fill_candidates(const float* logits);
 
     const llama_vocab* vocab_;
