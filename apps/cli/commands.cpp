@@ -35,6 +35,7 @@ Result<std::unique_ptr<llm::Backend>> open_backend(const ModelArgs& m) {
     o.context_size = m.ctx;
     o.threads = m.threads;
     o.chat_template = m.chat_template;
+    o.flash_attn = m.flash_attn;
     HA_ASSIGN_OR_RETURN(auto backend, llm::LlamaBackend::open(o));
     return std::unique_ptr<llm::Backend>(std::move(backend));
 }
@@ -108,6 +109,7 @@ Json spend_json(const llm::Accounting& a, double wall_ms) {
         by[purpose] = Json{{"calls", s.calls},
                            {"failures", s.failures},
                            {"tokens_prompt", s.tokens_prompt},
+                           {"tokens_prompt_cached", s.tokens_prompt_cached},
                            {"tokens_completion", s.tokens_completion},
                            {"ms", s.ms}};
     }
@@ -116,6 +118,7 @@ Json spend_json(const llm::Accounting& a, double wall_ms) {
                 {"calls", t.calls},
                 {"failures", t.failures},
                 {"tokens_prompt", t.tokens_prompt},
+                {"tokens_prompt_cached", t.tokens_prompt_cached},
                 {"tokens_completion", t.tokens_completion},
                 {"by_purpose", by}};
 }
@@ -123,11 +126,12 @@ Json spend_json(const llm::Accounting& a, double wall_ms) {
 // One line per purpose on stderr, then the total: what the run spent.
 void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInfo& info) {
     fmt::print(stderr, "run: {} via {} in {:.1f} s\n", info.model, info.backend, wall_ms / 1000);
-    fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>9}\n", "calls for", "calls", "failed",
-               "tok in", "tok out", "seconds");
+    fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>10} {:>9}\n", "calls for", "calls",
+               "failed", "tok in", "(cached)", "tok out", "seconds");
     auto row = [](const std::string& name, const llm::CallStats& s) {
-        fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>9.1f}\n", name, s.calls,
-                   s.failures, s.tokens_prompt, s.tokens_completion, s.ms / 1000);
+        fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>10} {:>9.1f}\n", name, s.calls,
+                   s.failures, s.tokens_prompt, s.tokens_prompt_cached, s.tokens_completion,
+                   s.ms / 1000);
     };
     for (const auto& [purpose, s] : a.by_purpose)
         row(purpose, s);
@@ -284,6 +288,8 @@ void add_model_options(CLI::App& app, ModelArgs& m) {
     app.add_option("--chat-template", m.chat_template,
                    "chat template: built-in name (see chat-templates), 'plain', or template text "
                    "(default: the model's own, else chatml)");
+    app.add_option("--flash-attn", m.flash_attn, "flash attention: auto, on or off")
+        ->check(CLI::IsMember({"auto", "on", "off"}));
     app.add_option("--max-calls", m.max_calls, "cap on model calls for the run (0: none)")
         ->check(CLI::NonNegativeNumber);
 }

@@ -19,6 +19,7 @@ struct ModelArgs {
     int ctx = 0;
     int threads = 0;
     std::string chat_template;
+    std::string flash_attn = "auto";
     int64_t max_calls = 0;
 };
 

@@ -180,8 +180,10 @@ Result<llm::ChatRequest> compose(const Profile& profile, const GenerateOptions& 
     HA_ASSIGN_OR_RETURN(std::string user,
                         prompts::render("generate_task", "user", {{"task", std::string(task)}}));
     llm::ChatRequest request;
-    if (!system.empty())
+    if (!system.empty()) {
         request.messages.push_back({"system", std::move(system)});
+        request.prefix_messages = 1;  // the profile's prefix, the same for every task
+    }
     request.messages.push_back({"user", std::move(user)});
     request.sampling = options.sampling;
     request.purpose = "generation";

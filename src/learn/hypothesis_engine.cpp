@@ -205,6 +205,8 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     request.sampling = options_.sampling;
     request.sampling.max_tokens = reply;
     request.purpose = "scoring";
+    // The system message holds the row's texts and is the same for every hypothesis.
+    request.prefix_messages = 1;
     auto answer = client_.chat_json(request, schema);
     if (!answer.ok()) {
         if (answer.error().code != ErrorCode::bad_model_output)
@@ -250,11 +252,12 @@ Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& row
                           "the model produced no usable hypothesis from any batch");
     }
 
-    // Score every hypothesis on every initialisation row; t = num_init, as in HypoGenic.
+    // Score every hypothesis on every initialisation row; t = num_init, as in HypoGenic. Row by
+    // row, so that consecutive calls share the row's texts as their prompt prefix.
     const size_t total = bank.size() * n_init;
     size_t done = 0;
-    for (auto& h : bank) {
-        for (size_t i = 0; i < n_init; ++i) {
+    for (size_t i = 0; i < n_init; ++i) {
+        for (auto& h : bank) {
             if (progress_)
                 progress_("scoring hypotheses", done, total);
             HA_ASSIGN_OR_RETURN(Verdict v, predict(h.text, rows, i));

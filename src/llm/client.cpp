@@ -11,6 +11,7 @@ void CallStats::add(const CallStats& o) {
     calls += o.calls;
     failures += o.failures;
     tokens_prompt += o.tokens_prompt;
+    tokens_prompt_cached += o.tokens_prompt_cached;
     tokens_completion += o.tokens_completion;
     ms += o.ms;
 }
@@ -45,6 +46,7 @@ void Client::record(const std::string& purpose, const Result<ChatResponse>& resu
         return;
     }
     s.tokens_prompt += result->usage.tokens_prompt;
+    s.tokens_prompt_cached += result->usage.tokens_prompt_cached;
     s.tokens_completion += result->usage.tokens_completion;
 }
 

@@ -119,6 +119,39 @@ TEST(LlamaBackend, SchemaConstrainedRepliesAreValidJson) {
     }
 }
 
+ChatRequest with_prefix(const std::string& system, const std::string& user) {
+    ChatRequest r;
+    r.messages = {{"system", system}, {"user", user}};
+    r.prefix_messages = 1;
+    r.sampling.max_tokens = 48;
+    return r;
+}
+
+TEST(LlamaBackend, ASharedPrefixIsReusedAndGivesTheSameBytesAsAFreshModel) {
+    const std::string system =
+        "Once upon a time, there was a little girl named Lily. She loved "
+        "to play in the park with her dog, Max.";
+    auto warm = open_test_model();
+    ASSERT_TRUE(warm);
+    // Fill the cache with something else first, then the prefix, then reuse it.
+    ASSERT_TRUE(warm->chat(story_request(16)).ok());
+    auto first = warm->chat(with_prefix(system, "One day"));
+    auto second = warm->chat(with_prefix(system, "The next morning"));
+    ASSERT_TRUE(first.ok() && second.ok());
+    EXPECT_EQ(first->usage.tokens_prompt_cached, 0);
+    EXPECT_GT(second->usage.tokens_prompt_cached, 20);
+    EXPECT_LT(second->usage.tokens_prompt_cached, second->usage.tokens_prompt);
+
+    // A model that never saw the first request writes the same bytes.
+    auto fresh = open_test_model();
+    ASSERT_TRUE(fresh);
+    auto again = fresh->chat(with_prefix(system, "The next morning"));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->usage.tokens_prompt_cached, 0);
+    EXPECT_EQ(again->text, second->text);
+    EXPECT_EQ(again->usage.tokens_prompt, second->usage.tokens_prompt);
+}
+
 TEST(LlamaBackend, APromptLargerThanTheContextIsAContextOverflow) {
     auto model = open_test_model(256);
     ASSERT_TRUE(model);

@@ -32,10 +32,18 @@ TaskRows eight_rows(uint64_t seed = 7) {
     return rows;
 }
 
+// The whole prompt of a request, every message in order.
+std::string prompt_text(const llm::ChatRequest& r) {
+    std::string all;
+    for (const auto& m : r.messages)
+        all += m.content + "\n";
+    return all;
+}
+
 // Where the person's text sits in a scoring prompt.
 std::string person_position(const llm::ChatRequest& r) {
-    const std::string& u = user_text(r);
-    return u.find("PERSON-TEXT") < u.find("OTHER-TEXT") ? "A" : "B";
+    const std::string all = prompt_text(r);
+    return all.find("PERSON-TEXT") < all.find("OTHER-TEXT") ? "A" : "B";
 }
 
 std::string verdict(const std::string& answer) {
@@ -149,8 +157,7 @@ TEST(HypothesisScoring, LabelledRowsAreScoredAgainstTheirLabels) {
         [](const llm::ChatRequest& r) {
             if (is_generation(r))
                 return std::string(kHypothesesReply);
-            const std::string& u = user_text(r);
-            bool kill = u.find("kill") != std::string::npos;
+            bool kill = prompt_text(r).find("kill") != std::string::npos;
             return verdict(kill ? "unsafe" : "safe");
         },
         rows);
@@ -158,6 +165,29 @@ TEST(HypothesisScoring, LabelledRowsAreScoredAgainstTheirLabels) {
     // Right on r2 and r3, wrong on r1 and r4.
     EXPECT_DOUBLE_EQ(bank[0].accuracy, 0.5);
     EXPECT_EQ(bank[0].evidence, (std::vector<std::string>{"r2", "r3"}));
+}
+
+TEST(HypothesisScoring, ConsecutiveScoringCallsShareTheRowAsTheirPrefix) {
+    ScriptedBackend backend([](const llm::ChatRequest& r) {
+        return is_generation(r) ? kHypothesesReply : verdict("A");
+    });
+    llm::Client client(backend);
+    TextFitter fitter(backend);
+    HypothesisEngine engine(client, fitter, EngineOptions{});
+    ASSERT_TRUE(engine.initialize(eight_rows()).ok());
+    std::vector<const llm::ChatRequest*> scoring;
+    for (const auto& r : backend.requests) {
+        if (r.purpose == "scoring")
+            scoring.push_back(&r);
+    }
+    ASSERT_EQ(scoring.size(), 16u);
+    for (size_t i = 0; i < scoring.size(); i += 2) {
+        EXPECT_EQ(scoring[i]->prefix_messages, 1u);
+        // Two hypotheses on the same row: the same system message, different questions.
+        EXPECT_EQ(scoring[i]->messages[0].content, scoring[i + 1]->messages[0].content);
+        EXPECT_NE(scoring[i]->messages[1].content, scoring[i + 1]->messages[1].content);
+    }
+    EXPECT_NE(scoring[0]->messages[0].content, scoring[2]->messages[0].content);
 }
 
 TEST(HypothesisGeneration, BlocksOfRowsEachGetOneGenerationCall) {

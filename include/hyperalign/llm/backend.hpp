@@ -38,12 +38,18 @@ struct ChatRequest {
     // Called with each piece of text as it is produced, when set. Not part of the request's
     // identity: it never changes the reply.
     std::function<void(std::string_view)> on_text;
+    // The first `prefix_messages` messages form a prefix that many requests share (a profile's
+    // system message, the texts a scoring prompt compares). A backend may keep that prefix's
+    // state between calls; it is always computed the same way, so the reply does not depend on
+    // what ran before. 0: no shared prefix.
+    size_t prefix_messages = 0;
 };
 
 enum class FinishReason { stop, length };
 
 struct Usage {
-    int64_t tokens_prompt = 0;
+    int64_t tokens_prompt = 0;         // all prompt tokens, cached ones included
+    int64_t tokens_prompt_cached = 0;  // prompt tokens whose state was reused, not evaluated
     int64_t tokens_completion = 0;
 };
 

@@ -16,6 +16,7 @@ struct CallStats {
     int64_t calls = 0;
     int64_t failures = 0;
     int64_t tokens_prompt = 0;
+    int64_t tokens_prompt_cached = 0;  // of tokens_prompt, reused rather than evaluated
     int64_t tokens_completion = 0;
     double ms = 0;
 

@@ -18,10 +18,15 @@ struct LlamaOptions {
     // base models such as the tests' story model); anything else is passed to llama.cpp as a
     // template text, which it recognises by its markers.
     std::string chat_template;
+    // Flash attention: "auto" (llama.cpp decides), "on" or "off". Which is faster depends on
+    // the model and CPU.
+    std::string flash_attn = "auto";
 };
 
 // In-process llama.cpp backend through its C API. One model and one context; calls are
-// serialised by an internal mutex, so the object is thread-safe but not concurrent.
+// serialised by an internal mutex, so the object is thread-safe but not concurrent. A request's
+// shared prefix (ChatRequest::prefix_messages) is decoded on its own from position 0 and kept in
+// the KV cache; the next request with the same prefix decodes only the rest.
 // Greedy decoding (temperature 0) or a seeded sampler chain: the same request gives the same
 // bytes on the same build and CPU. A JSON schema becomes a GBNF grammar sampler.
 class LlamaBackend final : public Backend {

@@ -125,7 +125,10 @@ struct LlamaBackend::Impl {
         return std::string(buf, size_t(n));
     }
 
-    Result<std::string> render(const std::vector<Message>& messages) const {
+    // The prompt text of `messages`; with add_assistant false, the text of a conversation
+    // prefix (no assistant header), which for the usual templates starts the full prompt.
+    Result<std::string> render(const std::vector<Message>& messages,
+                               bool add_assistant = true) const {
         if (plain_template) {
             std::string out;
             for (size_t i = 0; i < messages.size(); ++i) {
@@ -133,6 +136,8 @@ struct LlamaBackend::Impl {
                     out += '\n';
                 out += messages[i].content;
             }
+            if (!add_assistant)
+                out += '\n';
             return out;
         }
         std::vector<llama_chat_message> chat;
@@ -142,8 +147,8 @@ struct LlamaBackend::Impl {
             total += m.role.size() + m.content.size();
         }
         std::string buf(total * 2 + 512, '\0');
-        int32_t n = llama_chat_apply_template(template_text.c_str(), chat.data(), chat.size(), true,
-                                              buf.data(), int32_t(buf.size()));
+        int32_t n = llama_chat_apply_template(template_text.c_str(), chat.data(), chat.size(),
+                                              add_assistant, buf.data(), int32_t(buf.size()));
         if (n < 0) {
             return make_error(ErrorCode::invalid_input,
                               fmt::format("chat template '{}' is not supported by llama.cpp",
@@ -151,8 +156,8 @@ struct LlamaBackend::Impl {
         }
         if (size_t(n) > buf.size()) {
             buf.resize(size_t(n));
-            n = llama_chat_apply_template(template_text.c_str(), chat.data(), chat.size(), true,
-                                          buf.data(), int32_t(buf.size()));
+            n = llama_chat_apply_template(template_text.c_str(), chat.data(), chat.size(),
+                                          add_assistant, buf.data(), int32_t(buf.size()));
         }
         buf.resize(size_t(n));
         return buf;
@@ -173,16 +178,69 @@ struct LlamaBackend::Impl {
         return {};
     }
 
+    // The prompt as tokens, split where the request's shared prefix ends. The two parts are
+    // always tokenised separately, so a prompt gets the same tokens whether or not its prefix
+    // is cached.
+    struct PromptTokens {
+        std::vector<llama_token> prefix;
+        std::vector<llama_token> rest;
+        size_t size() const { return prefix.size() + rest.size(); }
+    };
+    Result<PromptTokens> prompt_tokens(const ChatRequest& request) const;
+
+    // Brings the KV cache to exactly prompt.prefix (reusing it when it is already there) and
+    // decodes prompt.rest after it. Returns the number of prefix tokens reused.
+    Result<size_t> load_prompt(PromptTokens& prompt);
+
     Result<ChatResponse> chat(const ChatRequest& request);
+
+    // The tokens of the standalone prefix held at the start of the KV cache, if any.
+    std::vector<llama_token> cached_prefix;
 };
+
+Result<LlamaBackend::Impl::PromptTokens> LlamaBackend::Impl::prompt_tokens(
+    const ChatRequest& request) const {
+    HA_ASSIGN_OR_RETURN(std::string full, render(request.messages));
+    PromptTokens out;
+    const size_t k = request.prefix_messages;
+    if (k > 0 && k < request.messages.size()) {
+        std::vector<Message> head(request.messages.begin(), request.messages.begin() + long(k));
+        HA_ASSIGN_OR_RETURN(std::string prefix, render(head, false));
+        if (full.compare(0, prefix.size(), prefix) == 0 && prefix.size() < full.size()) {
+            HA_ASSIGN_OR_RETURN(out.prefix, tokenize(prefix, true));
+            HA_ASSIGN_OR_RETURN(out.rest,
+                                tokenize(std::string_view(full).substr(prefix.size()), false));
+            return out;
+        }
+    }
+    HA_ASSIGN_OR_RETURN(out.rest, tokenize(full, true));
+    return out;
+}
+
+Result<size_t> LlamaBackend::Impl::load_prompt(PromptTokens& prompt) {
+    llama_memory_t mem = llama_get_memory(ctx);
+    // Clearing only resets the cache's bookkeeping; the stale values are never read.
+    if (!prompt.prefix.empty() && prompt.prefix == cached_prefix &&
+        llama_memory_seq_rm(mem, 0, llama_pos(cached_prefix.size()), -1)) {
+        HA_TRY(decode(prompt.rest));
+        return cached_prefix.size();
+    }
+    llama_memory_clear(mem, false);
+    cached_prefix.clear();
+    if (!prompt.prefix.empty()) {
+        HA_TRY(decode(prompt.prefix));
+        cached_prefix = prompt.prefix;
+    }
+    HA_TRY(decode(prompt.rest));
+    return 0;
+}
 
 Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
     auto started = Clock::now();
-    HA_ASSIGN_OR_RETURN(std::string prompt, render(request.messages));
-    HA_ASSIGN_OR_RETURN(std::vector<llama_token> tokens, tokenize(prompt, true));
+    HA_ASSIGN_OR_RETURN(PromptTokens tokens, prompt_tokens(request));
 
     const int n_ctx = int(llama_n_ctx(ctx));
-    if (tokens.empty())
+    if (tokens.size() == 0)
         return make_error(ErrorCode::invalid_input, "the prompt is empty");
     if (int(tokens.size()) >= n_ctx) {
         return make_error(
@@ -201,13 +259,12 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
     if (schema)
         log::debug("grammar built in {:.1f} ms", ms_since(grammar_start));
 
-    // Every call starts from an empty context, so a reply depends on its request only.
-    llama_memory_clear(llama_get_memory(ctx), true);
-    HA_TRY(decode(tokens));
+    HA_ASSIGN_OR_RETURN(size_t reused, load_prompt(tokens));
     auto prompt_done = Clock::now();
 
     ChatResponse response;
     response.usage.tokens_prompt = int64_t(tokens.size());
+    response.usage.tokens_prompt_cached = int64_t(reused);
     size_t max_stop = 0;
     for (const auto& s : request.sampling.stop)
         max_stop = std::max(max_stop, s.size());
@@ -246,6 +303,8 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
             response.finish = FinishReason::stop;
             break;
         }
+        if (i + 1 == budget)
+            break;  // the last token's state would never be used
         std::vector<llama_token> next{token};
         HA_TRY(decode(next));
     }
@@ -301,6 +360,17 @@ Result<std::unique_ptr<LlamaBackend>> LlamaBackend::open(const LlamaOptions& opt
     cparams.n_threads = threads;
     cparams.n_threads_batch = threads;
     cparams.no_perf = true;
+    if (options.flash_attn == "on") {
+        cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    } else if (options.flash_attn == "off") {
+        cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    } else if (options.flash_attn == "auto" || options.flash_attn.empty()) {
+        cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+    } else {
+        return make_error(
+            ErrorCode::invalid_input,
+            fmt::format("flash attention must be auto, on or off, not '{}'", options.flash_attn));
+    }
     impl->ctx = llama_init_from_model(impl->model, cparams);
     if (!impl->ctx) {
         return make_error(ErrorCode::backend_unavailable,
