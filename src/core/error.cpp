@@ -20,6 +20,8 @@ std::string_view to_string(ErrorCode code) {
             return "backend_timeout";
         case ErrorCode::bad_model_output:
             return "bad_model_output";
+        case ErrorCode::cancelled:
+            return "cancelled";
         case ErrorCode::budget_exceeded:
             return "budget_exceeded";
         case ErrorCode::internal:

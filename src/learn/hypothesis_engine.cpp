@@ -148,6 +148,7 @@ Result<std::vector<std::string>> HypothesisEngine::generate(const TaskRows& rows
     request.sampling = options_.sampling;
     request.sampling.max_tokens = reply;
     request.purpose = "hypothesis_generation";
+    request.person = options_.person;
     auto answer = client_.chat_json(request, schema, no_blank_hypotheses);
     if (!answer.ok()) {
         if (answer.error().code != ErrorCode::bad_model_output)
@@ -205,6 +206,7 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     request.sampling = options_.sampling;
     request.sampling.max_tokens = reply;
     request.purpose = "scoring";
+    request.person = options_.person;
     // The system message holds the row's texts and is the same for every hypothesis.
     request.prefix_messages = 1;
     auto answer = client_.chat_json(request, schema);

@@ -121,6 +121,7 @@ Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
     request.sampling = options.engine.sampling;
     request.sampling.max_tokens = allowance;
     request.purpose = "attributes";
+    request.person = options.person;
     auto no_blank = [](const std::string& reply) -> Status {
         const Json j = Json::parse(reply);
         for (const auto& [field, items] : j.items()) {
@@ -167,6 +168,7 @@ Result<std::vector<std::string>> model_contrasts(llm::Client& client, TextFitter
         request.sampling = options.engine.sampling;
         request.sampling.max_tokens = reply;
         request.purpose = "contrast";
+        request.person = options.person;
         HA_ASSIGN_OR_RETURN(llm::ChatResponse response, client.chat(request));
         out.push_back(std::move(response.text));
     }
@@ -214,6 +216,7 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
     TextFitter fitter(client.backend());
     ProfileOptions opts = options;
     opts.engine.sampling.seed = options.seed;
+    opts.engine.person = options.person;
 
     // Reply allowances never take more than half the context, so small-context models still
     // leave room for the texts.

@@ -16,6 +16,7 @@ enum class ErrorCode {
     backend_timeout,      // the backend did not answer in time
     bad_model_output,     // the model's reply could not be used (unparseable, off-schema)
     budget_exceeded,      // a run hit its cap on model calls or tokens
+    cancelled,            // the caller asked the call to stop
     internal,             // a bug or an unexpected library failure
 };
 

@@ -24,6 +24,8 @@ constexpr int exit_code(ErrorCode code) {
             return 8;
         case ErrorCode::bad_model_output:
             return 9;
+        case ErrorCode::cancelled:
+            return 11;
         case ErrorCode::budget_exceeded:
             return 10;
         case ErrorCode::internal:

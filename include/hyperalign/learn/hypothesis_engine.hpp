@@ -21,6 +21,7 @@ struct EngineOptions {
     int max_tokens_generate = 1024;
     int max_tokens_predict = 256;
     llm::SamplingParams sampling;  // seed, temperature etc. for every call of the engine
+    std::string person;            // whose texts the rows hold (tags cached replies)
 };
 
 enum class Verdict { right, wrong, invalid };

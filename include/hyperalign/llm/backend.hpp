@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -43,6 +44,12 @@ struct ChatRequest {
     // state between calls; it is always computed the same way, so the reply does not depend on
     // what ran before. 0: no shared prefix.
     size_t prefix_messages = 0;
+    // Whose texts the request is made from, so that cached replies can be deleted with the
+    // person. Not part of the request's identity. Empty when no person's data is involved.
+    std::string person;
+    // Set by another thread to ask a running call to stop; the call then fails with
+    // ErrorCode::cancelled. Not part of the request's identity.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 enum class FinishReason { stop, length };
@@ -64,6 +71,7 @@ struct ChatResponse {
     FinishReason finish = FinishReason::stop;
     Usage usage;
     Timings timings;
+    bool from_cache = false;  // served from the response cache; usage is the original call's
 };
 
 // What a backend serves, for provenance and cache keys.

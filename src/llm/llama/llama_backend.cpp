@@ -274,6 +274,9 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
     std::string& text = response.text;
 
     for (int i = 0; i < budget; ++i) {
+        if (request.cancel != nullptr && request.cancel->load()) {
+            return make_error(ErrorCode::cancelled, "the call was cancelled");
+        }
         llama_token token = chain.sample(ctx);
         if (llama_vocab_is_eog(vocab, token)) {
             response.finish = FinishReason::stop;
