@@ -142,9 +142,9 @@ void finish_run(const llm::Client& client, Clock::time_point start, const Common
     double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     auto a = client.accounting();
     if (!c.quiet)
-        print_summary(a, wall_ms, const_cast<llm::Client&>(client).backend().info());
+        print_summary(a, wall_ms, client.model_info());
     if (!c.run_log.empty()) {
-        const auto& info = const_cast<llm::Client&>(client).backend().info();
+        const auto& info = client.model_info();
         Json log{
             {"model", info.model}, {"backend", info.backend}, {"spend", spend_json(a, wall_ms)}};
         auto st = write_file(c.run_log, log.dump(2) + "\n");
@@ -177,11 +177,10 @@ Result<std::vector<Demonstration>> contrast_pool(const ProfileArgs& p) {
     std::vector<Demonstration> pool;
     for (auto& d : all) {
         std::string author;
-        for (const auto& [k, v] : d.metadata) {
-            if (k == "author")
-                author = Json::parse(v, nullptr, false).is_string()
-                             ? Json::parse(v).get<std::string>()
-                             : v;
+        for (const auto& [key, value] : d.metadata) {
+            const Json parsed = Json::parse(value, nullptr, false);
+            if (key == "author" && parsed.is_string())
+                author = parsed.get<std::string>();
         }
         if (p.author.empty() || author != p.author)
             pool.push_back(std::move(d));

@@ -63,6 +63,20 @@ Status no_blank_hypotheses(const std::string& reply) {
 
 }  // namespace
 
+Result<llm::ChatRequest> HypothesisEngine::request_for(const char* template_id,
+                                                       const prompts::Vars& vars, int reply,
+                                                       const char* purpose) const {
+    HA_ASSIGN_OR_RETURN(std::string system, prompts::render(template_id, "system", vars));
+    HA_ASSIGN_OR_RETURN(std::string user, prompts::render(template_id, "user", vars));
+    llm::ChatRequest request;
+    request.messages = {{"system", std::move(system)}, {"user", std::move(user)}};
+    request.sampling = options_.sampling;
+    request.sampling.max_tokens = reply;
+    request.purpose = purpose;
+    request.person = options_.person;
+    return request;
+}
+
 std::vector<std::string> dedup_in_order(const std::vector<std::string>& items) {
     std::vector<std::string> out;
     std::set<std::string> seen;
@@ -140,15 +154,8 @@ Result<std::vector<std::string>> HypothesisEngine::generate(const TaskRows& rows
                        {"num_hypotheses", std::to_string(n)},
                        {"labels", join_labels(rows.labels)},
                        {"task_description", rows.task_description}};
-    HA_ASSIGN_OR_RETURN(std::string system, prompts::render(id, "system", vars));
-    HA_ASSIGN_OR_RETURN(std::string user, prompts::render(id, "user", vars));
-
-    llm::ChatRequest request;
-    request.messages = {{"system", system}, {"user", user}};
-    request.sampling = options_.sampling;
-    request.sampling.max_tokens = reply;
-    request.purpose = "hypothesis_generation";
-    request.person = options_.person;
+    HA_ASSIGN_OR_RETURN(llm::ChatRequest request,
+                        request_for(id, vars, reply, "hypothesis_generation"));
     auto answer = client_.chat_json(request, schema, no_blank_hypotheses);
     if (!answer.ok()) {
         if (answer.error().code != ErrorCode::bad_model_output)
@@ -198,15 +205,7 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
         HA_ASSIGN_OR_RETURN(vars["text"], fitter_.fit(r.text, budget.per_text));
         truth = r.label;
     }
-    HA_ASSIGN_OR_RETURN(std::string system, prompts::render(id, "system", vars));
-    HA_ASSIGN_OR_RETURN(std::string user, prompts::render(id, "user", vars));
-
-    llm::ChatRequest request;
-    request.messages = {{"system", system}, {"user", user}};
-    request.sampling = options_.sampling;
-    request.sampling.max_tokens = reply;
-    request.purpose = "scoring";
-    request.person = options_.person;
+    HA_ASSIGN_OR_RETURN(llm::ChatRequest request, request_for(id, vars, reply, "scoring"));
     // The system message holds the row's texts and is the same for every hypothesis.
     request.prefix_messages = 1;
     auto answer = client_.chat_json(request, schema);

@@ -8,6 +8,7 @@
 #include "hyperalign/learn/rows.hpp"
 #include "hyperalign/learn/text_fitter.hpp"
 #include "hyperalign/llm/client.hpp"
+#include "hyperalign/prompts/library.hpp"
 
 namespace hyperalign::learn {
 
@@ -51,6 +52,9 @@ class HypothesisEngine {
     const EngineOptions& options() const { return options_; }
 
   private:
+    // A system + user request from a template, with this engine's sampling and person.
+    Result<llm::ChatRequest> request_for(const char* template_id, const prompts::Vars& vars,
+                                         int reply, const char* purpose) const;
     Result<std::string> observations(const TaskRows& rows, const std::vector<size_t>& batch,
                                      int& reply_tokens);
 

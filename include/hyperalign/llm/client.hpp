@@ -55,6 +55,7 @@ class Client {
 
     Accounting accounting() const;
     Backend& backend() { return backend_; }
+    const ModelInfo& model_info() const { return backend_.info(); }
 
   private:
     Status charge(const std::string& purpose);
