@@ -1,8 +1,10 @@
 #include "commands.hpp"
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -11,6 +13,8 @@
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
 #include "hyperalign/data/demonstration_loader.hpp"
+#include "hyperalign/llm/cached_backend.hpp"
+#include "hyperalign/llm/response_cache.hpp"
 #include "progress.hpp"
 
 namespace hyperalign::cli {
@@ -29,7 +33,17 @@ int fail(const Error& e) {
     return exit_code(e.code);
 }
 
-Result<std::unique_ptr<llm::Backend>> open_backend(const ModelArgs& m) {
+// The model a command talks to: the engine, the response cache in front of it (unless
+// --no-cache), and the client every call goes through. Heap-allocated and never moved, since
+// each layer refers to the one below.
+struct Model {
+    std::unique_ptr<llm::Backend> engine;
+    std::optional<llm::ResponseCache> cache;
+    std::unique_ptr<llm::CachedBackend> cached;
+    std::unique_ptr<llm::Client> client;
+};
+
+Result<std::unique_ptr<llm::Backend>> open_engine(const ModelArgs& m) {
     llm::LlamaOptions o;
     o.model_path = m.model;
     o.context_size = m.ctx;
@@ -38,6 +52,22 @@ Result<std::unique_ptr<llm::Backend>> open_backend(const ModelArgs& m) {
     o.flash_attn = m.flash_attn;
     HA_ASSIGN_OR_RETURN(auto backend, llm::LlamaBackend::open(o));
     return std::unique_ptr<llm::Backend>(std::move(backend));
+}
+
+Result<std::unique_ptr<Model>> open_model(const ModelArgs& m) {
+    auto model = std::make_unique<Model>();
+    HA_ASSIGN_OR_RETURN(model->engine, open_engine(m));
+    llm::Backend* top = model->engine.get();
+    if (!m.no_cache) {
+        const std::filesystem::path path =
+            m.cache_path.empty() ? llm::default_cache_path() : std::filesystem::path(m.cache_path);
+        HA_ASSIGN_OR_RETURN(auto cache, llm::ResponseCache::open(path));
+        model->cache.emplace(std::move(cache));
+        model->cached = std::make_unique<llm::CachedBackend>(*top, *model->cache);
+        top = model->cached.get();
+    }
+    model->client = std::make_unique<llm::Client>(*top, llm::ClientOptions{m.max_calls, 1});
+    return model;
 }
 
 Result<std::string> read_file(const std::string& path) {
@@ -107,6 +137,7 @@ Json spend_json(const llm::Accounting& a, double wall_ms) {
     Json by = Json::object();
     for (const auto& [purpose, s] : a.by_purpose) {
         by[purpose] = Json{{"calls", s.calls},
+                           {"cache_hits", s.cache_hits},
                            {"failures", s.failures},
                            {"tokens_prompt", s.tokens_prompt},
                            {"tokens_prompt_cached", s.tokens_prompt_cached},
@@ -116,6 +147,7 @@ Json spend_json(const llm::Accounting& a, double wall_ms) {
     auto t = a.total();
     return Json{{"wall_ms", wall_ms},
                 {"calls", t.calls},
+                {"cache_hits", t.cache_hits},
                 {"failures", t.failures},
                 {"tokens_prompt", t.tokens_prompt},
                 {"tokens_prompt_cached", t.tokens_prompt_cached},
@@ -126,27 +158,42 @@ Json spend_json(const llm::Accounting& a, double wall_ms) {
 // One line per purpose on stderr, then the total: what the run spent.
 void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInfo& info) {
     fmt::print(stderr, "run: {} via {} in {:.1f} s\n", info.model, info.backend, wall_ms / 1000);
-    fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>10} {:>9}\n", "calls for", "calls",
-               "failed", "tok in", "(cached)", "tok out", "seconds");
+    // "hits" are replies from the response cache; "reused" prompt tokens came from the KV cache.
+    fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>8}\n", "calls for",
+               "calls", "hits", "failed", "tok in", "reused", "tok out", "seconds");
     auto row = [](const std::string& name, const llm::CallStats& s) {
-        fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>10} {:>10} {:>10} {:>9.1f}\n", name, s.calls,
-                   s.failures, s.tokens_prompt, s.tokens_prompt_cached, s.tokens_completion,
-                   s.ms / 1000);
+        fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>8.1f}\n", name,
+                   s.calls, s.cache_hits, s.failures, s.tokens_prompt, s.tokens_prompt_cached,
+                   s.tokens_completion, s.ms / 1000);
     };
     for (const auto& [purpose, s] : a.by_purpose)
         row(purpose, s);
     row("total", a.total());
 }
 
-void finish_run(const llm::Client& client, Clock::time_point start, const CommonArgs& c) {
+void finish_run(const Model& model, Clock::time_point start, const CommonArgs& c) {
     double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    const llm::Client& client = *model.client;
     auto a = client.accounting();
-    if (!c.quiet)
+    Json cache = nullptr;
+    if (model.cached) {
+        cache = Json{{"path", model.cache->path().string()},
+                     {"hits", model.cached->hits()},
+                     {"misses", model.cached->misses()}};
+    }
+    if (!c.quiet) {
         print_summary(a, wall_ms, client.model_info());
+        if (model.cached) {
+            fmt::print(stderr, "  response cache: {} hits, {} misses ({})\n", model.cached->hits(),
+                       model.cached->misses(), model.cache->path().string());
+        }
+    }
     if (!c.run_log.empty()) {
         const auto& info = client.model_info();
-        Json log{
-            {"model", info.model}, {"backend", info.backend}, {"spend", spend_json(a, wall_ms)}};
+        Json log{{"model", info.model},
+                 {"backend", info.backend},
+                 {"spend", spend_json(a, wall_ms)},
+                 {"cache", cache}};
         auto st = write_file(c.run_log, log.dump(2) + "\n");
         if (!st.ok())
             log::warn("could not write the run log: {}", st.error().describe());
@@ -289,6 +336,11 @@ void add_model_options(CLI::App& app, ModelArgs& m) {
                    "(default: the model's own, else chatml)");
     app.add_option("--flash-attn", m.flash_attn, "flash attention: auto, on or off")
         ->check(CLI::IsMember({"auto", "on", "off"}));
+    app.add_flag("--no-cache", m.no_cache,
+                 "do not read or write the response cache (by default every model reply is "
+                 "cached, so an interrupted run resumes without repeating calls)");
+    app.add_option("--cache", m.cache_path,
+                   "response cache file (default: " + llm::default_cache_path().string() + ")");
     app.add_option("--max-calls", m.max_calls, "cap on model calls for the run (0: none)")
         ->check(CLI::NonNegativeNumber);
 }
@@ -359,12 +411,11 @@ void add_common_options(CLI::App& app, CommonArgs& c) {
 
 int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
     auto start = Clock::now();
-    auto backend = open_backend(m);
-    if (!backend.ok())
-        return fail(backend.error());
-    llm::Client client(**backend, {m.max_calls, 1});
-    auto profile = learn_profile(client, p, c);
-    finish_run(client, start, c);
+    auto model = open_model(m);
+    if (!model.ok())
+        return fail(model.error());
+    auto profile = learn_profile(*(*model)->client, p, c);
+    finish_run(**model, start, c);
     if (!profile.ok())
         return fail(profile.error());
     if (auto st = write_file(p.output, to_json(*profile)); !st.ok())
@@ -392,12 +443,11 @@ int run_generate(const ModelArgs& m, const GenerateArgs& g, const CommonArgs& c)
     auto profile = profile_from_json(*text, g.profile);
     if (!profile.ok())
         return fail(profile.error());
-    auto backend = open_backend(m);
-    if (!backend.ok())
-        return fail(backend.error());
-    llm::Client client(**backend, {m.max_calls, 1});
-    auto st = write_tasks(client, *profile, g, c);
-    finish_run(client, start, c);
+    auto model = open_model(m);
+    if (!model.ok())
+        return fail(model.error());
+    auto st = write_tasks(*(*model)->client, *profile, g, c);
+    finish_run(**model, start, c);
     return st.ok() ? 0 : fail(st.error());
 }
 
@@ -405,13 +455,13 @@ int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, co
     auto start = Clock::now();
     if (auto st = check_one_task_source(g); !st.ok())
         return fail(st.error());
-    auto backend = open_backend(m);
-    if (!backend.ok())
-        return fail(backend.error());
-    llm::Client client(**backend, {m.max_calls, 1});
+    auto model = open_model(m);
+    if (!model.ok())
+        return fail(model.error());
+    llm::Client& client = *(*model)->client;
     auto profile = learn_profile(client, p, c);
     if (!profile.ok()) {
-        finish_run(client, start, c);
+        finish_run(**model, start, c);
         return fail(profile.error());
     }
     if (!p.output.empty()) {
@@ -422,7 +472,7 @@ int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, co
     }
     g.seed = p.seed;
     auto st = write_tasks(client, *profile, g, c);
-    finish_run(client, start, c);
+    finish_run(**model, start, c);
     return st.ok() ? 0 : fail(st.error());
 }
 

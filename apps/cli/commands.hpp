@@ -21,6 +21,8 @@ struct ModelArgs {
     std::string chat_template;
     std::string flash_attn = "auto";
     int64_t max_calls = 0;
+    bool no_cache = false;
+    std::string cache_path;
 };
 
 struct ProfileArgs {

@@ -9,6 +9,7 @@ namespace hyperalign::llm {
 
 void CallStats::add(const CallStats& o) {
     calls += o.calls;
+    cache_hits += o.cache_hits;
     failures += o.failures;
     tokens_prompt += o.tokens_prompt;
     tokens_prompt_cached += o.tokens_prompt_cached;
@@ -44,6 +45,10 @@ void Client::record(const std::string& purpose, const Result<ChatResponse>& resu
     if (!result.ok()) {
         ++s.failures;
         return;
+    }
+    if (result->from_cache) {
+        ++s.cache_hits;
+        --calls_;  // free: the budget counts model calls made
     }
     s.tokens_prompt += result->usage.tokens_prompt;
     s.tokens_prompt_cached += result->usage.tokens_prompt_cached;

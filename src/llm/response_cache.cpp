@@ -122,7 +122,8 @@ Status create_schema(SQLite::Database& db, const std::filesystem::path& path) {
         "backend TEXT, model TEXT, reply TEXT, finish TEXT, tokens_prompt INTEGER, "
         "tokens_completion INTEGER, created_at TEXT);"
         "CREATE INDEX IF NOT EXISTS responses_person ON responses(person);");
-    SQLite::Statement insert(db, "INSERT OR IGNORE INTO meta(name, value) VALUES('schema_version', ?)");
+    SQLite::Statement insert(db,
+                             "INSERT OR IGNORE INTO meta(name, value) VALUES('schema_version', ?)");
     insert.bind(1, std::string(kSchemaVersion));
     insert.exec();
 

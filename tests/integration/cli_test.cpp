@@ -49,8 +49,17 @@ std::string fixture(const std::string& name) {
     return std::string(HYPERALIGN_TEST_FIXTURES) + "/demos/" + name;
 }
 
+// A response cache of this test process's own, so that runs start cold and never touch the
+// user's cache.
+std::string test_cache() {
+    return (fs::temp_directory_path() /
+            ("hyperalign-cli-cache-" + std::to_string(::getpid()) + ".sqlite"))
+        .string();
+}
+
 std::string model_args() {
-    return "--model " + hyperalign::testing::test_model_path() + " --threads 1 --ctx 2048";
+    return "--model " + hyperalign::testing::test_model_path() +
+           " --threads 1 --ctx 2048 --cache " + test_cache();
 }
 
 TEST(Cli, HelpWorksOnEveryCommand) {
@@ -92,9 +101,49 @@ TEST(Cli, AUsageErrorExitsWith2) {
 }
 
 TEST(Cli, ABudgetCapStopsTheRunWithExitCode10) {
-    CliRun r = run_cli("profile " + model_args() + " --examples custom --max-calls 2 -o /dev/null");
+    CliRun r = run_cli("profile " + model_args() +
+                       " --no-cache --examples custom --max-calls 2 -o /dev/null");
     EXPECT_EQ(r.exit_code, 10) << r.err;
     EXPECT_NE(r.err.find("cap of 2 model calls"), std::string::npos) << r.err;
+}
+
+TEST(Cli, AnInterruptedRunResumesFromTheCacheWithoutRepeatingCalls) {
+    const std::string cache =
+        (fs::temp_directory_path() / ("hyperalign-resume-" + std::to_string(::getpid()) + ".db"))
+            .string();
+    fs::remove(cache);
+    const std::string base = "profile --model " + hyperalign::testing::test_model_path() +
+                             " --threads 1 --ctx 2048 --examples custom --hypotheses-per-batch 2" +
+                             " --cache " + cache;
+    fs::path log1 = fs::temp_directory_path() / "hyperalign-resume-1.json";
+    fs::path log2 = fs::temp_directory_path() / "hyperalign-resume-2.json";
+    fs::path log3 = fs::temp_directory_path() / "hyperalign-resume-3.json";
+    fs::path p2 = fs::temp_directory_path() / "hyperalign-resume-2.profile.json";
+    fs::path p3 = fs::temp_directory_path() / "hyperalign-resume-3.profile.json";
+
+    // Stopped after 5 model calls, as a crash or a budget would stop it.
+    CliRun first = run_cli(base + " --max-calls 5 -o /dev/null --run-log " + log1.string());
+    ASSERT_EQ(first.exit_code, 10) << first.err;
+
+    // The rerun gets those 5 replies from the cache and makes only the remaining calls.
+    CliRun second = run_cli(base + " -o " + p2.string() + " --run-log " + log2.string());
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    auto run2 = nlohmann::json::parse(slurp(log2));
+    EXPECT_EQ(run2["cache"]["hits"], 5);
+    const int64_t total = run2["spend"]["calls"];
+    EXPECT_EQ(run2["cache"]["misses"], total - 5);
+
+    // A third run makes no model call at all and writes the same profile.
+    CliRun third = run_cli(base + " -o " + p3.string() + " --run-log " + log3.string());
+    ASSERT_EQ(third.exit_code, 0) << third.err;
+    auto run3 = nlohmann::json::parse(slurp(log3));
+    EXPECT_EQ(run3["cache"]["misses"], 0);
+    EXPECT_EQ(run3["cache"]["hits"], total);
+    auto a = nlohmann::json::parse(slurp(p2));
+    auto b = nlohmann::json::parse(slurp(p3));
+    a["provenance"].erase("created_at");
+    b["provenance"].erase("created_at");
+    EXPECT_EQ(a, b);
 }
 
 TEST(Cli, PersonalizeWritesAProfileAndTheText) {

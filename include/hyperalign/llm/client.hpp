@@ -11,9 +11,12 @@
 
 namespace hyperalign::llm {
 
-// Calls, tokens and time spent by one kind of call.
+// Calls, tokens and time spent by one kind of call. Replies served from the response cache
+// count as calls and cache hits, with the tokens their original call took, so that the figures
+// describe what the result cost whether or not it was cached.
 struct CallStats {
     int64_t calls = 0;
+    int64_t cache_hits = 0;
     int64_t failures = 0;
     int64_t tokens_prompt = 0;
     int64_t tokens_prompt_cached = 0;  // of tokens_prompt, reused rather than evaluated
@@ -30,7 +33,8 @@ struct Accounting {
 };
 
 struct ClientOptions {
-    int64_t max_calls = 0;  // 0: no cap; past the cap calls fail with budget_exceeded
+    int64_t max_calls = 0;  // 0: no cap; past the cap calls fail with budget_exceeded (replies
+                            // from the response cache cost nothing and are not counted)
     int json_retries = 1;   // extra attempts when a structured reply fails its schema
 };
 
