@@ -218,10 +218,98 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     return label == truth ? Verdict::right : Verdict::wrong;
 }
 
+namespace {
+
+size_t init_rows(const EngineOptions& o, size_t n_rows) {
+    return o.num_init > 0 ? std::min(size_t(o.num_init), n_rows) : n_rows;
+}
+
+BankEvent event(std::string kind, const Hypothesis& h, int row, std::string reason) {
+    return {std::move(kind), h.text, row, h.accuracy, h.reward, std::move(reason)};
+}
+
+const Hypothesis* find_text(const std::vector<Hypothesis>& hs, const std::string& text) {
+    auto it =
+        std::find_if(hs.begin(), hs.end(), [&](const Hypothesis& h) { return h.text == text; });
+    return it == hs.end() ? nullptr : &*it;
+}
+
+Status check_update_options(const EngineOptions& o) {
+    const std::pair<const char*, int> positive[] = {
+        {"max_hypotheses", o.max_hypotheses},
+        {"update_batch_size", o.update_batch_size},
+        {"num_hypotheses_to_update", o.num_hypotheses_to_update},
+        {"update_hypotheses_per_batch", o.update_hypotheses_per_batch}};
+    for (const auto& [name, value] : positive) {
+        if (value < 1) {
+            Error e = make_error(ErrorCode::invalid_input,
+                                 fmt::format("{} must be at least 1, not {}", name, value));
+            e.field = name;
+            return e;
+        }
+    }
+    return {};
+}
+
+std::string row_list(const std::vector<size_t>& rows) {
+    std::string out;
+    for (size_t r : rows) {
+        if (!out.empty())
+            out += ", ";
+        out += std::to_string(r);
+    }
+    return out;
+}
+
+}  // namespace
+
+double wrong_threshold(size_t tested, size_t i, size_t n, double scale) {
+    // HypoGenic leaves the threshold unassigned (a crash) for scale <= 0; we read it as "no
+    // regret needed". The operation order is Python's: ((tested * i) / n) * scale.
+    if (scale <= 0 || n == 0)
+        return 0.0;
+    return double(tested * i) / double(n) * scale;
+}
+
+std::vector<size_t> top_by_reward(const std::vector<Hypothesis>& bank, int k) {
+    std::vector<size_t> order(bank.size());
+    for (size_t b = 0; b < order.size(); ++b)
+        order[b] = b;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return bank[a].reward > bank[b].reward; });
+    if (k >= 0 && size_t(k) < order.size())
+        order.resize(size_t(k));
+    return order;
+}
+
 Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& rows) {
-    const size_t n_rows = rows.size();
-    const size_t n_init =
-        options_.num_init > 0 ? std::min(size_t(options_.num_init), n_rows) : n_rows;
+    history_.clear();
+    HA_ASSIGN_OR_RETURN(auto bank, initial_bank(rows, init_rows(options_, rows.size())));
+    rank_by_accuracy(bank);
+    return bank;
+}
+
+Status HypothesisEngine::score(const TaskRows& rows, const std::vector<size_t>& pool, int t,
+                               const std::vector<Hypothesis*>& hypotheses) {
+    const size_t total = hypotheses.size() * pool.size();
+    size_t done = 0;
+    for (size_t i : pool) {
+        for (Hypothesis* h : hypotheses) {
+            if (progress_)
+                progress_("scoring hypotheses", done, total);
+            HA_ASSIGN_OR_RETURN(Verdict v, predict(h->text, rows, i));
+            h->record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), t,
+                            options_.alpha);
+            ++done;
+        }
+    }
+    if (progress_)
+        progress_("scoring hypotheses", total, total);
+    return {};
+}
+
+Result<std::vector<Hypothesis>> HypothesisEngine::initial_bank(const TaskRows& rows,
+                                                               size_t n_init) {
     if (n_init == 0)
         return make_error(ErrorCode::invalid_input, "no rows to learn from");
     const size_t block = size_t(std::max(1, options_.init_batch_size));
@@ -253,22 +341,170 @@ Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& row
                           "the model produced no usable hypothesis from any batch");
     }
 
-    // Score every hypothesis on every initialisation row; t = num_init, as in HypoGenic. Row by
-    // row, so that consecutive calls share the row's texts as their prompt prefix.
-    const size_t total = bank.size() * n_init;
-    size_t done = 0;
-    for (size_t i = 0; i < n_init; ++i) {
-        for (auto& h : bank) {
-            if (progress_)
-                progress_("scoring hypotheses", done, total);
-            HA_ASSIGN_OR_RETURN(Verdict v, predict(h.text, rows, i));
-            h.record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), int(n_init),
-                           options_.alpha);
-            ++done;
+    // Score every hypothesis on every initialisation row; t = num_init, as in HypoGenic.
+    std::vector<size_t> init(n_init);
+    for (size_t i = 0; i < n_init; ++i)
+        init[i] = i;
+    std::vector<Hypothesis*> all;
+    for (auto& h : bank)
+        all.push_back(&h);
+    HA_TRY(score(rows, init, int(n_init), all));
+    for (const auto& h : bank)
+        history_.push_back(event("added", h, -1, h.origin));
+    return bank;
+}
+
+Result<std::vector<Hypothesis>> HypothesisEngine::regenerate(const TaskRows& rows,
+                                                             const std::vector<size_t>& pool,
+                                                             size_t i,
+                                                             const std::vector<Hypothesis>& bank) {
+    const int t = int(i + 1);
+    std::vector<Hypothesis> fresh;
+    for (int r = 0; r < options_.num_hypotheses_to_update; ++r) {
+        HA_ASSIGN_OR_RETURN(auto texts, generate(rows, pool, options_.update_hypotheses_per_batch));
+
+        // Records that scoring would not change are copied, saving |pool| calls each: a text
+        // already generated from this pool at this t (same prompt, greedy decoding), or one
+        // already in the bank, whose record the replacement keeps anyway (unless only the best
+        // of a prompt is kept: then it competes with its score on the pool, as in HypoGenic).
+        std::vector<Hypothesis> batch;
+        std::vector<Hypothesis*> unscored;
+        batch.reserve(texts.size());
+        for (auto& text : texts) {
+            const Hypothesis* known = find_text(fresh, text);
+            if (!known && !options_.only_best_hypothesis)
+                known = find_text(bank, text);
+            if (known) {
+                batch.push_back(*known);
+                continue;
+            }
+            Hypothesis h;
+            h.text = std::move(text);
+            h.origin = fmt::format("update:row {}", i);
+            batch.push_back(std::move(h));
+            unscored.push_back(&batch.back());  // stable: capacity reserved for every text
+        }
+        HA_TRY(score(rows, pool, t, unscored));
+
+        // Python's max() keeps the first of equal rewards.
+        if (options_.only_best_hypothesis && !batch.empty()) {
+            size_t best = 0;
+            for (size_t b = 1; b < batch.size(); ++b) {
+                if (batch[b].reward > batch[best].reward)
+                    best = b;
+            }
+            for (size_t b = 0; b < batch.size(); ++b) {
+                if (b != best)
+                    history_.push_back(
+                        event("rejected", batch[b], int(i), "not the best of its prompt"));
+            }
+            batch = {std::move(batch[best])};
+        }
+
+        // HypoGenic merges the replies in a dict: a repeated text keeps its first position
+        // and takes the later record.
+        for (auto& h : batch) {
+            auto it = std::find_if(fresh.begin(), fresh.end(),
+                                   [&](const Hypothesis& f) { return f.text == h.text; });
+            if (it != fresh.end())
+                *it = std::move(h);
+            else
+                fresh.push_back(std::move(h));
         }
     }
-    if (progress_)
-        progress_("scoring hypotheses", total, total);
+    return fresh;
+}
+
+void HypothesisEngine::replace(std::vector<Hypothesis>& bank, std::vector<Hypothesis> fresh,
+                               size_t i, const std::string& why_added) {
+    // merged = fresh, then updated with the bank (HypoGenic's dict merge): a text in both keeps
+    // its place among the fresh ones and the bank's record.
+    std::vector<Hypothesis> merged;
+    std::vector<bool> is_new;
+    std::set<std::string> in_fresh;
+    for (auto& h : fresh) {
+        in_fresh.insert(h.text);
+        if (const Hypothesis* old = find_text(bank, h.text)) {
+            history_.push_back(
+                event("duplicate", *old, int(i), "regenerated; the bank's record is kept"));
+            merged.push_back(*old);
+            is_new.push_back(false);
+        } else {
+            merged.push_back(std::move(h));
+            is_new.push_back(true);
+        }
+    }
+    for (auto& h : bank) {
+        if (in_fresh.count(h.text) == 0) {
+            merged.push_back(std::move(h));
+            is_new.push_back(false);
+        }
+    }
+
+    // Keep the max_hypotheses of highest reward; ties keep merge order (Python's stable sort).
+    std::vector<size_t> order = top_by_reward(merged, -1);
+    const size_t keep = std::min(order.size(), size_t(options_.max_hypotheses));
+    const std::string below = fmt::format("below the top {} by reward", options_.max_hypotheses);
+    bank.clear();
+    for (size_t o = 0; o < order.size(); ++o) {
+        Hypothesis& h = merged[order[o]];
+        const bool fresh_one = is_new[order[o]];
+        if (o < keep) {
+            if (fresh_one)
+                history_.push_back(event("added", h, int(i), why_added));
+            bank.push_back(std::move(h));
+        } else {
+            history_.push_back(event(fresh_one ? "rejected" : "dropped", h, int(i), below));
+        }
+    }
+}
+
+Result<std::vector<Hypothesis>> HypothesisEngine::learn(const TaskRows& rows) {
+    history_.clear();
+    HA_TRY(check_update_options(options_));
+    const size_t n = rows.size();
+    const size_t n_init = init_rows(options_, n);
+    HA_ASSIGN_OR_RETURN(auto bank, initial_bank(rows, n_init));
+
+    const double alpha = options_.alpha;
+    const size_t pool_size =
+        size_t(options_.update_batch_size) * size_t(options_.num_hypotheses_to_update);
+    std::vector<size_t> pool;
+    int regenerations = 0;
+    for (size_t i = n_init; i < n; ++i) {
+        if (progress_)
+            progress_("updating hypotheses", i - n_init, n - n_init);
+        const int t = int(i + 1);
+
+        // UCB compares every arm at the same t. HypoGenic refreshes a reward only when its entry
+        // is visited, so an untested hypothesis keeps the smaller exploration bonus of an older
+        // t and falls behind; we refresh the whole bank first.
+        for (auto& h : bank)
+            h.refresh_reward(t, alpha);
+        const std::vector<size_t> tested = top_by_reward(bank, options_.k);
+        size_t wrong = 0;
+        for (size_t b : tested) {
+            HA_ASSIGN_OR_RETURN(Verdict v, predict(bank[b].text, rows, i));
+            bank[b].record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), t, alpha);
+            wrong += v == Verdict::right ? 0 : 1;
+        }
+
+        const double threshold = wrong_threshold(tested.size(), i, n, options_.num_wrong_scale);
+        if (!tested.empty() && double(wrong) < threshold)
+            continue;
+        pool.push_back(i);
+        if (pool.size() < pool_size)
+            continue;
+        HA_ASSIGN_OR_RETURN(auto fresh, regenerate(rows, pool, i, bank));
+        replace(bank, std::move(fresh), i, "generated from hard rows " + row_list(pool));
+        pool.clear();
+        ++regenerations;
+    }
+    if (progress_ && n > n_init)
+        progress_("updating hypotheses", n - n_init, n - n_init);
+
+    log::info("hypotheses: {} rows ({} to initialise), {} regenerations, {} in the bank", n, n_init,
+              regenerations, bank.size());
     rank_by_accuracy(bank);
     return bank;
 }

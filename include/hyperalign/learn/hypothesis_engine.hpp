@@ -23,6 +23,30 @@ struct EngineOptions {
     int max_tokens_predict = 256;
     llm::SamplingParams sampling;  // seed, temperature etc. for every call of the engine
     std::string person;            // whose texts the rows hold (tags cached replies)
+
+    // The online update (learn()), rows num_init..N-1.
+    int k = 10;                           // hypotheses tested per row, top by reward (< 0: all)
+    double num_wrong_scale = 0.8;         // scales the wrong-prediction threshold (<= 0: every row)
+    int update_batch_size = 2;            // hard rows per regeneration prompt
+    int num_hypotheses_to_update = 1;     // regeneration prompts per full pool of hard rows
+    int update_hypotheses_per_batch = 5;  // hypotheses asked for per regeneration prompt
+    bool only_best_hypothesis = false;    // keep only the best-reward hypothesis of a prompt
+};
+
+// One change to the bank, kept so a profile can say where each hypothesis came from and why
+// others left. Kinds:
+//   "added"     entered the bank (initialisation, or a regeneration that made the top H)
+//   "dropped"   a bank entry pushed out of the top H by reward at a replacement
+//   "rejected"  a regenerated hypothesis that never entered: below the top H, or not the best
+//               of its prompt under only_best_hypothesis
+//   "duplicate" a regenerated text already in the bank; the bank's record (shown) is kept
+struct BankEvent {
+    std::string kind;
+    std::string text;
+    int row = -1;  // 0-based row whose processing caused it; -1 during initialisation
+    double accuracy = 0;
+    double reward = 0;
+    std::string reason;
 };
 
 enum class Verdict { right, wrong, invalid };
@@ -49,9 +73,37 @@ class HypothesisEngine {
     // could be generated.
     Result<std::vector<Hypothesis>> initialize(const TaskRows& rows);
 
+    // HypoGenic's whole training pass: initialize() on the first num_init rows (unranked, in
+    // generation order), then its online update over the remaining rows, one row at a time:
+    // the k hypotheses with the highest reward predict the row; when at least
+    // wrong_threshold(...) of them fail (or none was tested) the row joins a pool of hard rows;
+    // a full pool (update_batch_size * num_hypotheses_to_update rows) is sent
+    // num_hypotheses_to_update times to generate new hypotheses, each scored on the pool, and
+    // the bank keeps the max_hypotheses entries of the highest reward. With num_init 0 (every
+    // row) there is no online phase. Returns the bank ranked by accuracy; history() tells how
+    // it came to be. Fails with invalid_input on bad options, bad_model_output when
+    // initialisation yields no hypothesis, and with any error of a model call (budget,
+    // backend), discarding the bank.
+    Result<std::vector<Hypothesis>> learn(const TaskRows& rows);
+
+    // The bank changes of the last initialize() or learn(), in order.
+    const std::vector<BankEvent>& history() const { return history_; }
+
     const EngineOptions& options() const { return options_; }
 
   private:
+    // Generates and scores the initial bank on rows 0..n_init-1, in generation order.
+    Result<std::vector<Hypothesis>> initial_bank(const TaskRows& rows, size_t n_init);
+    // Scores each hypothesis on each of `pool` at time t, row by row (rows share prompt prefixes).
+    Status score(const TaskRows& rows, const std::vector<size_t>& pool, int t,
+                 const std::vector<Hypothesis*>& hypotheses);
+    // The new hypotheses from a full pool at row i, scored on the pool, in HypoGenic's merge order.
+    Result<std::vector<Hypothesis>> regenerate(const TaskRows& rows,
+                                               const std::vector<size_t>& pool, size_t i,
+                                               const std::vector<Hypothesis>& bank);
+    // HypoGenic's replacement: merge `fresh` into the bank, keep the top max_hypotheses by reward.
+    void replace(std::vector<Hypothesis>& bank, std::vector<Hypothesis> fresh, size_t i,
+                 const std::string& why_added);
     // A system + user request from a template, with this engine's sampling and person.
     Result<llm::ChatRequest> request_for(const char* template_id, const prompts::Vars& vars,
                                          int reply, const char* purpose) const;
@@ -62,7 +114,16 @@ class HypothesisEngine {
     TextFitter& fitter_;
     EngineOptions options_;
     Progress progress_;
+    std::vector<BankEvent> history_;
 };
+
+// HypoGenic's threshold at 0-based row i of n: the row counts as hard when at least this many
+// of the `tested` hypotheses predicted it wrong, tested * i / n * scale (from 0 on the first
+// row to about 0.8 * tested on the last). A scale <= 0 gives 0: every row is hard.
+double wrong_threshold(size_t tested, size_t i, size_t n, double scale);
+
+// Indices of the k entries of highest reward (k < 0: all), best first; ties keep bank order.
+std::vector<size_t> top_by_reward(const std::vector<Hypothesis>& bank, int k);
 
 // Trims, drops empty and repeated statements (exact text after trimming), keeps first order.
 std::vector<std::string> dedup_in_order(const std::vector<std::string>& items);
