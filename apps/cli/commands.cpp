@@ -211,6 +211,8 @@ learn::ProfileOptions profile_options(const ProfileArgs& p) {
     o.engine.init_batch_size = p.batch_size;
     o.engine.hypotheses_per_batch = p.per_batch;
     o.engine.max_hypotheses = p.max_hypotheses;
+    o.engine.k = p.k;
+    o.engine.update_batch_size = p.update_batch_size;
     o.engine.max_tokens_predict = p.max_tokens_predict;
     o.engine.max_tokens_generate = p.max_tokens_generate;
     o.engine.sampling.temperature = p.temperature;
@@ -371,6 +373,12 @@ void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
     app.add_option("--hypotheses-per-batch", p.per_batch, "hypotheses asked for per prompt")
         ->check(CLI::Range(1, 20));
     app.add_option("--max-hypotheses", p.max_hypotheses, "bank size")->check(CLI::PositiveNumber);
+    app.add_option("--k", p.k,
+                   "online phase: hypotheses tested per row, best by reward (-1: all); the "
+                   "online phase runs on the rows after --num-init");
+    app.add_option("--update-batch-size", p.update_batch_size,
+                   "online phase: hard rows that trigger a new generation prompt")
+        ->check(CLI::PositiveNumber);
     app.add_option("--learn-temperature", p.temperature, "sampling temperature while learning");
     app.add_option("--max-tokens-predict", p.max_tokens_predict, "reply tokens per scoring call")
         ->check(CLI::PositiveNumber);

@@ -39,6 +39,8 @@ struct ProfileArgs {
     int batch_size = 4;
     int per_batch = 5;
     int max_hypotheses = 20;
+    int k = 10;
+    int update_batch_size = 2;
     float temperature = 0.0f;
     int max_tokens_predict = 256;
     int max_tokens_generate = 1024;

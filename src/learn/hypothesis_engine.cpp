@@ -104,10 +104,14 @@ Result<std::string> HypothesisEngine::observations(const TaskRows& rows,
         fixed += n;
     }
     fixed += 40 * int(batch.size()) + 64;  // per-observation labels, the task description
+    std::vector<std::string> listed_prompts;
     for (size_t i : batch) {
         if (is_pair(rows)) {
-            HA_ASSIGN_OR_RETURN(int n, fitter_.count(rows.pairs[i].prompt));
+            HA_ASSIGN_OR_RETURN(std::string p,
+                                fitter_.fit(rows.pairs[i].prompt, kListedPromptTokens));
+            HA_ASSIGN_OR_RETURN(int n, fitter_.count(p));
             fixed += n;
+            listed_prompts.push_back(std::move(p));
         }
     }
     const int n_texts = int(batch.size()) * (is_pair(rows) ? 2 : 1);
@@ -121,11 +125,12 @@ Result<std::string> HypothesisEngine::observations(const TaskRows& rows,
         std::string item;
         if (is_pair(rows)) {
             const PairRow& r = rows.pairs[i];
+            const std::string& prompt = listed_prompts[size_t(idx - 1)];
             HA_ASSIGN_OR_RETURN(std::string a, fitter_.fit(r.text_a(), per_text));
             HA_ASSIGN_OR_RETURN(std::string b, fitter_.fit(r.text_b(), per_text));
             HA_ASSIGN_OR_RETURN(item, prompts::render("observation_pair", "item",
                                                       {{"idx", std::to_string(idx)},
-                                                       {"prompt", r.prompt},
+                                                       {"prompt", prompt},
                                                        {"text_a", a},
                                                        {"text_b", b},
                                                        {"answer", r.answer()}}));

@@ -48,6 +48,12 @@ std::map<std::string, std::string> parameters(const ProfileOptions& o, size_t n_
            {"hypotheses_per_batch", e.hypotheses_per_batch},
            {"max_hypotheses", e.max_hypotheses},
            {"alpha", e.alpha},
+           {"k", e.k},
+           {"num_wrong_scale", e.num_wrong_scale},
+           {"update_batch_size", e.update_batch_size},
+           {"num_hypotheses_to_update", e.num_hypotheses_to_update},
+           {"update_hypotheses_per_batch", e.update_hypotheses_per_batch},
+           {"only_best_hypothesis", e.only_best_hypothesis},
            {"temperature", e.sampling.temperature},
            {"top_p", e.sampling.top_p},
            {"top_k", e.sampling.top_k},
@@ -90,9 +96,12 @@ Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
         HA_ASSIGN_OR_RETURN(int n, fitter.count(part));
         fixed += n;
     }
+    std::vector<std::string> listed_prompts;
     for (const auto& d : demos) {
-        HA_ASSIGN_OR_RETURN(int n, fitter.count(d.prompt));
+        HA_ASSIGN_OR_RETURN(std::string p, fitter.fit(d.prompt, kListedPromptTokens));
+        HA_ASSIGN_OR_RETURN(int n, fitter.count(p));
         fixed += n + 12;
+        listed_prompts.push_back(std::move(p));
     }
     HA_ASSIGN_OR_RETURN(std::string schema_text, prompts::schema("attributes"));
     HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, llm::JsonSchema::parse(schema_text));
@@ -108,7 +117,7 @@ Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
         HA_ASSIGN_OR_RETURN(std::string body, fitter.fit(demos[i].text, per_text));
         HA_ASSIGN_OR_RETURN(std::string item, prompts::render("demonstration", "item",
                                                               {{"idx", std::to_string(i + 1)},
-                                                               {"prompt", demos[i].prompt},
+                                                               {"prompt", listed_prompts[i]},
                                                                {"text", body}}));
         listing += item;
     }
@@ -263,7 +272,7 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
                 {demos[i].id, demos[i].prompt, demos[i].text, contrasts[i], first[i]});
         }
         HypothesisEngine engine(client, fitter, opts.engine, progress);
-        HA_ASSIGN_OR_RETURN(profile.hypotheses, engine.initialize(rows));
+        HA_ASSIGN_OR_RETURN(profile.hypotheses, engine.learn(rows));
     }
 
     for (const auto& d : demos) {

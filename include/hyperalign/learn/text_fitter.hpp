@@ -13,6 +13,10 @@ namespace hyperalign::learn {
 // its budget keeps its longest prefix that fits and ends at a sentence end (else at whitespace,
 // else at a character boundary), followed by the marker " [...]". Counts what it cut, so the
 // user can be told.
+// A task prompt listed beside its text (the attribute call, hypothesis-generation observations)
+// is cut to at most this many tokens, so that many rows still leave room for their texts.
+inline constexpr int kListedPromptTokens = 96;
+
 class TextFitter {
   public:
     explicit TextFitter(llm::Backend& backend) : backend_(backend) {}
