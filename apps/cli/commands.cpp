@@ -1,10 +1,15 @@
 #include "commands.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -12,15 +17,29 @@
 
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
+#include "hyperalign/core/text.hpp"
 #include "hyperalign/data/demonstration_loader.hpp"
 #include "hyperalign/llm/cached_backend.hpp"
+#include "hyperalign/llm/openai_backend.hpp"
 #include "hyperalign/llm/response_cache.hpp"
 #include "progress.hpp"
 
 namespace hyperalign::cli {
+
+std::atomic<bool>& interrupted() {
+    static std::atomic<bool> flag{false};
+    return flag;
+}
+
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+// Serialises for output; invalid UTF-8 (which the library never returns, but a path or argument
+// could hold) becomes U+FFFD instead of an exception.
+std::string dump(const Json& j, int indent = -1) {
+    return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
 using Clock = std::chrono::steady_clock;
 
 struct Task {
@@ -44,6 +63,24 @@ struct Model {
 };
 
 Result<std::unique_ptr<llm::Backend>> open_engine(const ModelArgs& m) {
+    if (!m.base_url.empty()) {
+        llm::OpenAiOptions o;
+        o.base_url = m.base_url;
+        o.model = m.model;
+        o.api_key_env = m.api_key_env;
+        HA_ASSIGN_OR_RETURN(o.json_mode, llm::parse_json_mode(m.json_mode));
+        o.max_concurrency = m.max_concurrency;
+        o.requests_per_second = m.requests_per_second;
+        o.max_retries = m.max_retries;
+        o.read_timeout = std::chrono::milliseconds(int64_t(m.read_timeout_s * 1000));
+        o.context_size = m.ctx;
+        HA_ASSIGN_OR_RETURN(auto backend, llm::OpenAiBackend::open(o));
+        return std::unique_ptr<llm::Backend>(std::move(backend));
+    }
+    if (m.model.empty()) {
+        return make_error(ErrorCode::invalid_input,
+                          "name a model: --model FILE.gguf, or --base-url URL [--model NAME]");
+    }
     llm::LlamaOptions o;
     o.model_path = m.model;
     o.context_size = m.ctx;
@@ -66,7 +103,8 @@ Result<std::unique_ptr<Model>> open_model(const ModelArgs& m) {
         model->cached = std::make_unique<llm::CachedBackend>(*top, *model->cache);
         top = model->cached.get();
     }
-    model->client = std::make_unique<llm::Client>(*top, llm::ClientOptions{m.max_calls, 1});
+    model->client =
+        std::make_unique<llm::Client>(*top, llm::ClientOptions{m.max_calls, 1, &interrupted()});
     return model;
 }
 
@@ -94,8 +132,14 @@ Status write_file(const std::string& path, const std::string& content) {
 
 // Tasks come from a JSONL file of rows with `prompt` (or `task`) and an optional `id`.
 Result<std::vector<Task>> read_tasks(const std::string& path) {
+    if (std::filesystem::is_directory(path)) {
+        Error e = make_error(ErrorCode::invalid_input, "is a folder, not a JSONL file of tasks");
+        e.file = path;
+        return e;
+    }
     HA_ASSIGN_OR_RETURN(std::string text, read_file(path));
     std::vector<Task> tasks;
+    std::set<std::string> ids;
     std::istringstream in(text);
     std::string line;
     int line_no = 0;
@@ -110,19 +154,36 @@ Result<std::vector<Task>> read_tasks(const std::string& path) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string::npos)
             continue;
+        size_t bad_byte = 0;
+        if (!text::is_valid_utf8(line, &bad_byte)) {
+            return bad("", fmt::format("invalid UTF-8 at byte column {}", bad_byte + 1));
+        }
         Json row = Json::parse(line, nullptr, false);
         if (row.is_discarded())
             return bad("", "malformed JSON");
         if (!row.is_object())
             return bad("", "a task row must be a JSON object");
         const char* key = row.contains("prompt") ? "prompt" : "task";
-        if (!row.contains(key) || !row[key].is_string() || row[key].get<std::string>().empty()) {
-            return bad("prompt", "missing or empty (give `prompt` or `task` as a string)");
-        }
+        if (!row.contains(key))
+            return bad("prompt", "missing (give `prompt` or `task`)");
+        if (!row[key].is_string())
+            return bad(key, std::string("must be a string, found ") + row[key].type_name());
+        if (text::trim(row[key].get<std::string>()).empty())
+            return bad(key, "is empty");
         Task t;
         t.prompt = row[key].get<std::string>();
-        t.id = row.contains("id") && row["id"].is_string() ? row["id"].get<std::string>()
-                                                           : fmt::format("task:{}", line_no);
+        if (row.contains("id") && row["id"].is_string()) {
+            t.id = row["id"].get<std::string>();
+        } else if (row.contains("id") && row["id"].is_number_integer()) {
+            t.id = row["id"].dump();
+        } else if (row.contains("id") && !row["id"].is_null()) {
+            return bad("id", std::string("must be a string or an integer, found ") +
+                                 row["id"].type_name());
+        } else {
+            t.id = fmt::format("task:{}", line_no);
+        }
+        if (!ids.insert(t.id).second)
+            return bad("id", fmt::format("'{}' is used by an earlier row", t.id));
         tasks.push_back(std::move(t));
     }
     if (tasks.empty()) {
@@ -131,6 +192,33 @@ Result<std::vector<Task>> read_tasks(const std::string& path) {
         return e;
     }
     return tasks;
+}
+
+// Fails before any model call when `path` cannot be written: its folder is missing or is not
+// writable, or it is a folder itself.
+Status check_writable(const std::string& path) {
+    namespace fs = std::filesystem;
+    if (path.empty())
+        return {};
+    Error e = make_error(ErrorCode::invalid_input, "");
+    e.file = path;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        e.message = "is a folder; give a file path";
+        return e;
+    }
+    fs::path parent = fs::path(path).parent_path();
+    if (parent.empty())
+        parent = ".";
+    if (!fs::is_directory(parent, ec)) {
+        e.message = fmt::format("its folder {} does not exist", parent.string());
+        return e;
+    }
+    if (::access(parent.c_str(), W_OK) != 0 && !fs::exists(path, ec)) {
+        e.message = fmt::format("its folder {} is not writable", parent.string());
+        return e;
+    }
+    return {};
 }
 
 Json spend_json(const llm::Accounting& a, double wall_ms) {
@@ -181,7 +269,7 @@ void finish_run(const Model& model, Clock::time_point start, const CommonArgs& c
                      {"hits", model.cached->hits()},
                      {"misses", model.cached->misses()}};
     }
-    if (!c.quiet) {
+    if (!c.quiet && a.total().calls > 0) {
         print_summary(a, wall_ms, client.model_info());
         if (model.cached) {
             fmt::print(stderr, "  response cache: {} hits, {} misses ({})\n", model.cached->hits(),
@@ -194,7 +282,7 @@ void finish_run(const Model& model, Clock::time_point start, const CommonArgs& c
                  {"backend", info.backend},
                  {"spend", spend_json(a, wall_ms)},
                  {"cache", cache}};
-        auto st = write_file(c.run_log, log.dump(2) + "\n");
+        auto st = write_file(c.run_log, dump(log, 2) + "\n");
         if (!st.ok())
             log::warn("could not write the run log: {}", st.error().describe());
     }
@@ -244,6 +332,21 @@ Result<Profile> learn_profile(llm::Client& client, const ProfileArgs& p, const C
     lo.limit = p.limit;
     HA_ASSIGN_OR_RETURN(auto demos, data::load_demonstrations(p.examples, lo));
     log::info("loaded {} demonstrations from {}", demos.size(), p.examples);
+    if (p.author.empty()) {
+        std::set<std::string> authors;
+        for (const auto& d : demos) {
+            for (const auto& [key, value] : d.metadata) {
+                if (key == "author")
+                    authors.insert(value);
+            }
+        }
+        if (authors.size() > 1) {
+            log::warn(
+                "the texts come from {} different authors; a profile describes one person "
+                "(pick one with --author)",
+                authors.size());
+        }
+    }
 
     learn::ProfileOptions options = profile_options(p);
     HA_ASSIGN_OR_RETURN(options.contrast, learn::parse_contrast_source(p.contrast));
@@ -273,18 +376,27 @@ const char* finish_name(llm::FinishReason f) {
     return f == llm::FinishReason::stop ? "stop" : "length";
 }
 
-// Writes one task (plain text, or a JSON object with --json) or many (JSONL).
-Status write_tasks(llm::Client& client, const Profile& profile, const GenerateArgs& g,
-                   const CommonArgs& c) {
-    HA_ASSIGN_OR_RETURN(auto options, generate_options(g));
-    std::vector<Task> tasks;
-    const bool many = !g.tasks_file.empty();
-    if (many) {
-        HA_ASSIGN_OR_RETURN(tasks, read_tasks(g.tasks_file));
-    } else {
-        tasks.push_back({"task:1", g.task});
+// The tasks of a generate or personalize command, read and checked before any model call.
+Result<std::vector<Task>> load_tasks(const GenerateArgs& g) {
+    if (!g.tasks_file.empty() && !g.task.empty()) {
+        return make_error(ErrorCode::invalid_input, "give either a task or --tasks FILE, not both");
     }
+    HA_TRY(check_writable(g.output));
+    if (!g.tasks_file.empty())
+        return read_tasks(g.tasks_file);
+    if (!text::is_valid_utf8(g.task))
+        return make_error(ErrorCode::invalid_input, "the task is not valid UTF-8");
+    if (text::trim(g.task).empty())
+        return make_error(ErrorCode::invalid_input, "the task is empty");
+    return std::vector<Task>{{"task:1", g.task}};
+}
 
+// Writes one task (plain text, or a JSON object with --json) or many (JSONL). Each result is
+// flushed as soon as it is written, so an interrupted run keeps what it finished.
+Status write_tasks(llm::Client& client, const Profile& profile, const GenerateArgs& g,
+                   const std::vector<Task>& tasks, const CommonArgs& c) {
+    HA_ASSIGN_OR_RETURN(auto options, generate_options(g));
+    const bool many = !g.tasks_file.empty();
     std::ofstream file;
     if (!g.output.empty()) {
         file.open(g.output, std::ios::binary | std::ios::trunc);
@@ -295,6 +407,14 @@ Status write_tasks(llm::Client& client, const Profile& profile, const GenerateAr
         }
     }
     std::ostream& out = g.output.empty() ? std::cout : file;
+    // Streaming prints plain text as it comes; JSON output needs the whole reply first.
+    const bool stream = g.stream && !many && !c.json;
+    if (stream) {
+        options.on_text = [&out](std::string_view piece) {
+            out << piece;
+            out.flush();
+        };
+    }
     ProgressPrinter progress(&client, !c.quiet && many);
     for (size_t i = 0; i < tasks.size(); ++i) {
         progress("generating", i, tasks.size());
@@ -307,32 +427,85 @@ Status write_tasks(llm::Client& client, const Profile& profile, const GenerateAr
                      {"finish", finish_name(reply.finish)},
                      {"tokens_prompt", reply.usage.tokens_prompt},
                      {"tokens_completion", reply.usage.tokens_completion}};
-            out << row.dump() << "\n";
+            out << dump(row) << "\n";
         } else {
-            out << reply.text << "\n";
+            out << (stream ? "" : reply.text) << "\n";
         }
         out.flush();
+        if (!out) {
+            Error e = make_error(ErrorCode::invalid_input, "writing the output failed");
+            e.file = g.output.empty() ? "stdout" : g.output;
+            return e;
+        }
     }
     progress("generating", tasks.size(), tasks.size());
     progress.finish();
     return {};
 }
 
-Status check_one_task_source(const GenerateArgs& g) {
-    if (g.task.empty() == g.tasks_file.empty()) {
-        return make_error(ErrorCode::invalid_input, "give either a task or --tasks FILE, not both");
-    }
-    return {};
+// Validators with messages a person can act on (CLI11's own print ranges of 300 digits).
+double parse_number(const std::string& s, bool& ok) {
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    ok = end != s.c_str() && *end == '\0' && std::isfinite(v);
+    return v;
 }
+
+const CLI::Validator kCount(
+    [](std::string& s) -> std::string {
+        bool ok = false;
+        double v = parse_number(s, ok);
+        return ok && v >= 1 && v == std::floor(v) ? "" : "must be a whole number of at least 1";
+    },
+    "N>=1");
+const CLI::Validator kCountOrZero(
+    [](std::string& s) -> std::string {
+        bool ok = false;
+        double v = parse_number(s, ok);
+        return ok && v >= 0 && v == std::floor(v) ? "" : "must be a whole number of at least 0";
+    },
+    "N>=0");
+const CLI::Validator kTemperature(
+    [](std::string& s) -> std::string {
+        bool ok = false;
+        double v = parse_number(s, ok);
+        return ok && v >= 0 && v <= 100 ? "" : "must be a number from 0 to 100";
+    },
+    "T>=0");
+const CLI::Validator kProbability(
+    [](std::string& s) -> std::string {
+        bool ok = false;
+        double v = parse_number(s, ok);
+        return ok && v > 0 && v <= 1 ? "" : "must be a number above 0 and at most 1";
+    },
+    "0<P<=1");
 
 }  // namespace
 
 void add_model_options(CLI::App& app, ModelArgs& m) {
-    app.add_option("-m,--model", m.model, "GGUF model file (in-process llama.cpp)")->required();
+    app.add_option("-m,--model", m.model,
+                   "a GGUF file (run in-process), or with --base-url the served model's name");
+    app.add_option("--base-url", m.base_url,
+                   "an OpenAI-compatible server's API root, e.g. http://127.0.0.1:8080/v1 "
+                   "(llama-server, vLLM, Ollama, OpenAI...)");
+    app.add_option("--api-key-env", m.api_key_env,
+                   "environment variable holding the server's API key (default OPENAI_API_KEY)");
+    app.add_option("--json-mode", m.json_mode,
+                   "structured replies over HTTP: schema (response_format), prompted (the schema "
+                   "in the prompt, reply extracted), or auto (probe the server; default)")
+        ->check(CLI::IsMember({"auto", "schema", "prompted"}));
+    app.add_option("--max-concurrency", m.max_concurrency, "HTTP requests in flight at once")
+        ->check(kCount);
+    app.add_option("--requests-per-second", m.requests_per_second,
+                   "HTTP request rate limit (0: none)")
+        ->check(CLI::Range(0.0, 1e6));
+    app.add_option("--max-retries", m.max_retries, "HTTP retries on 429, 5xx and lost connections")
+        ->check(kCountOrZero);
+    app.add_option("--read-timeout", m.read_timeout_s, "seconds an HTTP server may stay silent")
+        ->check(CLI::Range(0.1, 86400.0));
     app.add_option("--ctx", m.ctx, "context size in tokens (default: the model's training context)")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--threads", m.threads, "CPU threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kCountOrZero);
+    app.add_option("--threads", m.threads, "CPU threads (default: all cores)")->check(kCountOrZero);
     app.add_option("--chat-template", m.chat_template,
                    "chat template: built-in name (see chat-templates), 'plain', or template text "
                    "(default: the model's own, else chatml)");
@@ -344,7 +517,7 @@ void add_model_options(CLI::App& app, ModelArgs& m) {
     app.add_option("--cache", m.cache_path,
                    "response cache file (default: " + llm::default_cache_path().string() + ")");
     app.add_option("--max-calls", m.max_calls, "cap on model calls for the run (0: none)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kCountOrZero);
 }
 
 void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
@@ -353,7 +526,8 @@ void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
                    "(ccat50, cmcc, custom, or <dataset>/<file>)")
         ->required();
     app.add_option("-a,--author", p.author, "keep only rows whose `author` field is this");
-    app.add_option("--demos", p.limit, "use at most this many demonstrations (0: all)");
+    app.add_option("--demos", p.limit, "use at most this many demonstrations (0: all)")
+        ->check(kCountOrZero);
     app.add_option("--seed", p.seed, "seed for position draws and sampling");
     auto* out = app.add_option(output_required ? "-o,--output" : "--profile-out", p.output,
                                "where to write the profile JSON");
@@ -367,28 +541,33 @@ void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
     app.add_option("--contrast-pool", p.contrast_pool,
                    "texts for --contrast others (default: the other authors of --examples)");
     app.add_flag("--no-attributes", p.no_attributes, "skip the attribute call");
-    app.add_option("--num-init", p.num_init, "rows used to initialise hypotheses (0: all)");
+    app.add_option("--num-init", p.num_init, "rows used to initialise hypotheses (0: all)")
+        ->check(kCountOrZero);
     app.add_option("--batch-size", p.batch_size, "rows per hypothesis-generation prompt")
-        ->check(CLI::PositiveNumber);
+        ->check(kCount);
     app.add_option("--hypotheses-per-batch", p.per_batch, "hypotheses asked for per prompt")
         ->check(CLI::Range(1, 20));
-    app.add_option("--max-hypotheses", p.max_hypotheses, "bank size")->check(CLI::PositiveNumber);
+    app.add_option("--max-hypotheses", p.max_hypotheses,
+                   "bank size kept when the online phase replaces hypotheses (the initial bank "
+                   "keeps every hypothesis, as in HypoGenic)")
+        ->check(kCount);
     app.add_option("--k", p.k,
                    "online phase: hypotheses tested per row, best by reward (-1: all); the "
                    "online phase runs on the rows after --num-init");
     app.add_option("--update-batch-size", p.update_batch_size,
                    "online phase: hard rows that trigger a new generation prompt")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--learn-temperature", p.temperature, "sampling temperature while learning");
+        ->check(kCount);
+    app.add_option("--learn-temperature", p.temperature, "sampling temperature while learning")
+        ->check(kTemperature);
     app.add_option("--max-tokens-predict", p.max_tokens_predict, "reply tokens per scoring call")
-        ->check(CLI::PositiveNumber);
+        ->check(kCount);
     app.add_option("--max-tokens-hypotheses", p.max_tokens_generate,
                    "reply tokens per hypothesis-generation call")
-        ->check(CLI::PositiveNumber);
+        ->check(kCount);
     app.add_option("--max-tokens-attributes", p.max_tokens_attributes, "reply tokens, attributes")
-        ->check(CLI::PositiveNumber);
+        ->check(kCount);
     app.add_option("--max-tokens-contrast", p.max_tokens_contrast, "reply tokens per contrast")
-        ->check(CLI::PositiveNumber);
+        ->check(kCount);
 }
 
 void add_generate_options(CLI::App& app, GenerateArgs& g, bool with_profile) {
@@ -399,13 +578,16 @@ void add_generate_options(CLI::App& app, GenerateArgs& g, bool with_profile) {
     app.add_option("--method", g.method,
                    "zero_shot, few_shot, attributes, hypotheses or hyperalign")
         ->check(CLI::IsMember({"zero_shot", "few_shot", "attributes", "hypotheses", "hyperalign"}));
-    app.add_option("--top", g.top, "hypotheses given to the model")->check(CLI::PositiveNumber);
-    app.add_option("--temperature", g.temperature, "0 for greedy decoding");
-    app.add_option("--top-p", g.top_p, "nucleus sampling threshold");
-    app.add_option("--top-k", g.top_k, "top-k sampling (0: off)");
-    app.add_option("--max-tokens", g.max_tokens, "reply token limit")->check(CLI::PositiveNumber);
-    app.add_option("--stop", g.stop, "stop string (repeatable)");
+    app.add_option("--top", g.top, "hypotheses given to the model")->check(kCount);
+    app.add_option("--temperature", g.temperature, "0 for greedy decoding")->check(kTemperature);
+    app.add_option("--top-p", g.top_p, "nucleus sampling threshold, in (0, 1]")
+        ->check(kProbability);
+    app.add_option("--top-k", g.top_k, "top-k sampling (0: off)")->check(kCountOrZero);
+    app.add_option("--max-tokens", g.max_tokens, "reply token limit")->check(kCount);
+    app.add_option("--stop", g.stop, "stop string (repeat the option for several)")
+        ->allow_extra_args(false);
     app.add_option("task", g.task, "the task to write, e.g. \"Write an email declining ...\"");
+    app.add_flag("--stream", g.stream, "print the text as it is generated (one task, no --json)");
     app.add_option("--tasks", g.tasks_file, "JSONL of tasks (`prompt`, optional `id`); JSONL out");
     app.add_option(with_profile ? "-o,--output" : "--text-out", g.output,
                    "where to write the text(s) (default: stdout)");
@@ -417,8 +599,30 @@ void add_common_options(CLI::App& app, CommonArgs& c) {
     app.add_option("--run-log", c.run_log, "write the run's calls, tokens and timings as JSON");
 }
 
+// Checks what can be checked before any model call, so that a mistake never costs a run.
+Status check_profile_args(const ProfileArgs& p, const std::string& output) {
+    for (const std::string* arg : {&p.person, &p.author}) {
+        if (!text::is_valid_utf8(*arg))
+            return make_error(ErrorCode::invalid_input, "--person and --author must be UTF-8");
+    }
+    if (!p.contrast_pool.empty() && p.contrast != "others")
+        log::warn("--contrast-pool is used only with --contrast others; ignoring it");
+    return check_writable(output);
+}
+
+int usage_error(const std::string& message) {
+    fmt::print(stderr, "error: {}\n", message);
+    return kExitUsage;
+}
+
+bool no_task(const GenerateArgs& g) {
+    return g.task.empty() && g.tasks_file.empty();
+}
+
 int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
     auto start = Clock::now();
+    if (auto st = check_profile_args(p, p.output); !st.ok())
+        return fail(st.error());
     auto model = open_model(m);
     if (!model.ok())
         return fail(model.error());
@@ -433,7 +637,7 @@ int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
                      {"hypotheses", profile->hypotheses.size()},
                      {"demonstrations", profile->demonstrations.size()},
                      {"texts_cut", profile->provenance.texts_cut}};
-        std::cout << summary.dump() << "\n";
+        std::cout << dump(summary) << "\n";
     } else if (!c.quiet) {
         fmt::print(stderr, "wrote {} ({} hypotheses from {} demonstrations)\n", p.output,
                    profile->hypotheses.size(), profile->demonstrations.size());
@@ -443,8 +647,16 @@ int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
 
 int run_generate(const ModelArgs& m, const GenerateArgs& g, const CommonArgs& c) {
     auto start = Clock::now();
-    if (auto st = check_one_task_source(g); !st.ok())
-        return fail(st.error());
+    if (no_task(g))
+        return usage_error("no task given: pass the task as an argument, or --tasks FILE");
+    auto tasks = load_tasks(g);
+    if (!tasks.ok())
+        return fail(tasks.error());
+    if (std::filesystem::is_directory(g.profile)) {
+        Error e = make_error(ErrorCode::invalid_input, "is a folder, not a profile file");
+        e.file = g.profile;
+        return fail(e);
+    }
     auto text = read_file(g.profile);
     if (!text.ok())
         return fail(text.error());
@@ -454,14 +666,19 @@ int run_generate(const ModelArgs& m, const GenerateArgs& g, const CommonArgs& c)
     auto model = open_model(m);
     if (!model.ok())
         return fail(model.error());
-    auto st = write_tasks(*(*model)->client, *profile, g, c);
+    auto st = write_tasks(*(*model)->client, *profile, g, *tasks, c);
     finish_run(**model, start, c);
     return st.ok() ? 0 : fail(st.error());
 }
 
 int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, const CommonArgs& c) {
     auto start = Clock::now();
-    if (auto st = check_one_task_source(g); !st.ok())
+    if (no_task(g))
+        return usage_error("no task given: pass the task as an argument, or --tasks FILE");
+    auto tasks = load_tasks(g);
+    if (!tasks.ok())
+        return fail(tasks.error());
+    if (auto st = check_profile_args(p, p.output); !st.ok())
         return fail(st.error());
     auto model = open_model(m);
     if (!model.ok())
@@ -479,7 +696,7 @@ int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, co
             fmt::print(stderr, "wrote {}\n", p.output);
     }
     g.seed = p.seed;
-    auto st = write_tasks(client, *profile, g, c);
+    auto st = write_tasks(client, *profile, g, *tasks, c);
     finish_run(**model, start, c);
     return st.ok() ? 0 : fail(st.error());
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,9 +14,17 @@
 
 namespace hyperalign::cli {
 
-// How the model is named on every command: --model FILE.gguf for the in-process backend.
+// How the model is named on every command: --model FILE.gguf runs it in-process; with
+// --base-url URL, --model names the model the OpenAI-compatible server serves.
 struct ModelArgs {
     std::string model;
+    std::string base_url;
+    std::string api_key_env = "OPENAI_API_KEY";
+    std::string json_mode = "auto";
+    int max_concurrency = 4;
+    double requests_per_second = 0;
+    int max_retries = 3;
+    double read_timeout_s = 600;
     int ctx = 0;
     int threads = 0;
     std::string chat_template;
@@ -61,6 +70,7 @@ struct GenerateArgs {
     std::string task;
     std::string tasks_file;
     std::string output;
+    bool stream = false;
 };
 
 struct CommonArgs {
@@ -68,6 +78,10 @@ struct CommonArgs {
     bool quiet = false;
     std::string run_log;
 };
+
+// Set by the SIGINT handler: the run's model calls then stop with ErrorCode::cancelled, and
+// the command still prints its summary and writes its run log.
+std::atomic<bool>& interrupted();
 
 // Each returns the process exit code.
 int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c);

@@ -1,3 +1,5 @@
+#include <csignal>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -46,6 +48,13 @@ void setup_logging(const std::string& level_name) {
         [](Level lvl, std::string_view msg) { spdlog::log(to_spdlog(lvl), "{}", msg); });
 }
 
+// The first Ctrl-C asks the run to stop after the current token, keeping what it finished; a
+// second one ends the process at once.
+void on_interrupt(int) {
+    hyperalign::cli::interrupted().store(true);
+    std::signal(SIGINT, SIG_DFL);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,6 +100,7 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : hyperalign::kExitUsage;
     }
     setup_logging(log_level);
+    std::signal(SIGINT, on_interrupt);
 
     if (*profile_cmd)
         return run_profile(model, profile, common);

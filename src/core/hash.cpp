@@ -99,7 +99,7 @@ Result<std::string> sha256_file(const std::filesystem::path& path) {
     {
         std::ofstream out(tmp, std::ios::trunc);
         if (out)
-            out << memo.dump(1);
+            out << memo.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     fs::rename(tmp, hash_memo_path(), ec);
     return hex;

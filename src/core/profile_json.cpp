@@ -260,7 +260,9 @@ std::string to_json(const Profile& p) {
              {"hypotheses", hypotheses},
              {"demonstrations", demos},
              {"provenance", provenance}};
-    return doc.dump(2) + "\n";
+    // Text fields come from validated input or from the backends, which return valid UTF-8; the
+    // replacement handler is a last guard so that writing a profile can never throw.
+    return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 Result<Profile> profile_from_json(std::string_view text, const std::string& source_file) {

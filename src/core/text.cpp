@@ -1,5 +1,7 @@
 #include "hyperalign/core/text.hpp"
 
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <iterator>
 
@@ -258,6 +260,33 @@ std::string trim(std::string_view s) {
     while (end > begin && is_space(s[end - 1]))
         --end;
     return std::string(s.substr(begin, end - begin));
+}
+
+std::string to_valid_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+        utf8proc_int32_t cp = 0;
+        auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                                  utf8proc_ssize_t(s.size() - i), &cp);
+        if (n > 0) {
+            out.append(s.substr(i, size_t(n)));
+            i += size_t(n);
+            continue;
+        }
+        // A sequence cut off by the end of the text is dropped, not replaced.
+        bool truncated_tail = true;
+        for (size_t j = i + 1; j < s.size(); ++j) {
+            if ((static_cast<unsigned char>(s[j]) & 0xC0) != 0x80)
+                truncated_tail = false;
+        }
+        if (truncated_tail && static_cast<unsigned char>(s[i]) >= 0xC0 && s.size() - i < 4)
+            break;
+        out += "\xEF\xBF\xBD";
+        ++i;
+    }
+    return out;
 }
 
 }  // namespace hyperalign::text

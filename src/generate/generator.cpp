@@ -187,6 +187,7 @@ Result<llm::ChatRequest> compose(const Profile& profile, const GenerateOptions& 
     request.messages.push_back({"user", std::move(user)});
     request.sampling = options.sampling;
     request.purpose = "generation";
+    request.on_text = options.on_text;
     request.person = profile.person;
     return request;
 }

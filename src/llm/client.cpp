@@ -30,8 +30,9 @@ Status Client::charge(const std::string& purpose) {
     std::lock_guard lock(mutex_);
     if (options_.max_calls > 0 && calls_ >= options_.max_calls) {
         return make_error(ErrorCode::budget_exceeded,
-                          fmt::format("the run reached its cap of {} model calls (at a {} call)",
-                                      options_.max_calls, purpose));
+                          fmt::format("the run reached its cap of {} model calls (the next one "
+                                      "was for {})",
+                                      options_.max_calls, purpose.empty() ? "other" : purpose));
     }
     ++calls_;
     return {};
@@ -56,9 +57,19 @@ void Client::record(const std::string& purpose, const Result<ChatResponse>& resu
 }
 
 Result<ChatResponse> Client::chat(const ChatRequest& request) {
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+        return make_error(ErrorCode::cancelled, "the run was interrupted");
+    }
     HA_TRY(charge(request.purpose));
     auto start = std::chrono::steady_clock::now();
-    auto result = backend_.chat(request);
+    Result<ChatResponse> result = make_error(ErrorCode::internal, "not run");
+    if (options_.cancel != nullptr && request.cancel == nullptr) {
+        ChatRequest with_cancel = request;
+        with_cancel.cancel = options_.cancel;
+        result = backend_.chat(with_cancel);
+    } else {
+        result = backend_.chat(request);
+    }
     double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     record(request.purpose, result, ms);

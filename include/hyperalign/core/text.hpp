@@ -39,4 +39,8 @@ std::string_view cut_at_boundary(std::string_view s, size_t max_bytes);
 // `s` without leading and trailing ASCII whitespace (space, \t, \n, \r, \f, \v).
 std::string trim(std::string_view s);
 
+// `s` with every invalid UTF-8 sequence replaced by U+FFFD and an incomplete sequence at the
+// end dropped: model output cut mid-character, or random bytes, become printable JSON-safe text.
+std::string to_valid_utf8(std::string_view s);
+
 }  // namespace hyperalign::text

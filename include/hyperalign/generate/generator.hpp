@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,8 @@ struct GenerateOptions {
     int top_hypotheses = 5;     // the N best by accuracy go into the prompt
     int few_shot_examples = 0;  // demonstrations shown for few_shot (0: all)
     llm::SamplingParams sampling;
+    // Receives the text as it is generated (streaming), when set.
+    std::function<void(std::string_view)> on_text;
 };
 
 // The system message for a profile and options: byte-identical for every task, so engines can

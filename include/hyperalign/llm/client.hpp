@@ -36,6 +36,9 @@ struct ClientOptions {
     int64_t max_calls = 0;  // 0: no cap; past the cap calls fail with budget_exceeded (replies
                             // from the response cache cost nothing and are not counted)
     int json_retries = 1;   // extra attempts when a structured reply fails its schema
+    // When set and true, calls fail with ErrorCode::cancelled: before starting, and (through
+    // ChatRequest::cancel) while running. For an interrupt handler to stop a run cleanly.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 // The single path every model call of a run takes: budget, accounting, structured output with

@@ -11,6 +11,7 @@
 
 #include "hyperalign/core/hash.hpp"
 #include "hyperalign/core/log.hpp"
+#include "hyperalign/core/text.hpp"
 #include "hyperalign/llm/json_schema.hpp"
 #include "llm/llama/sampler.hpp"
 
@@ -314,6 +315,9 @@ Result<ChatResponse> LlamaBackend::Impl::chat(const ChatRequest& request) {
     if (request.on_text && text.size() > emitted) {
         request.on_text(std::string_view(text).substr(emitted));
     }
+    // Byte-level tokens can end a reply mid-character or, sampled wildly, form invalid
+    // sequences; callers get valid UTF-8 always.
+    text = text::to_valid_utf8(text);
 
     response.timings.ms_prompt =
         std::chrono::duration<double, std::milli>(prompt_done - started).count();
