@@ -251,6 +251,10 @@ Result<std::vector<Row>> load_folder(const fs::path& dir, const std::string& sho
         if (row.demo.text.empty())
             return input_error(file_shown, 0, "text", "the file is empty");
         row.demo.id = file.filename().string();
+        if (!text::is_valid_utf8(row.demo.id)) {
+            return input_error(text::to_valid_utf8(file_shown), 0, "",
+                               "the file name is not valid UTF-8; rename the file");
+        }
         row.demo.source_file = file_shown;
         HA_TRY(derive_prompt(row.demo));
         rows.push_back(std::move(row));

@@ -31,8 +31,9 @@ Result<TextFitter::Budget> TextFitter::budget(int fixed, int reply, int n_texts)
     if (b.per_text < kMinTokensPerText) {
         return make_error(ErrorCode::context_overflow,
                           fmt::format("a context of {} tokens cannot hold {} texts besides a "
-                                      "{}-token prompt and a {}-token reply; use fewer texts "
-                                      "per prompt or a larger --ctx",
+                                      "{}-token prompt and a {}-token reply; use fewer "
+                                      "demonstrations (--demos), fewer rows per prompt "
+                                      "(--batch-size) or a larger context (--ctx)",
                                       n_ctx, n_texts, fixed, b.reply));
     }
     if (b.reply < reply) {
