@@ -67,6 +67,12 @@ const char* to_string(SchemaType type);
 // order, then the others in key order. Never throws.
 Status validate_json(const SchemaNode& node, const nlohmann::json& instance, std::string path);
 
+// `s` as a compact JSON string literal (the one spelling a grammar allows).
+std::string json_quote(const std::string& s);
+
+// The GBNF grammar (root rule "root") for a parsed schema; see JsonSchema::to_gbnf.
+std::string to_gbnf(const SchemaNode& root);
+
 // `path` extended by the member `name`, in the notation validate_json uses.
 std::string append_member(const std::string& path, const std::string& name);
 
