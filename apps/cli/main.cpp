@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
+#include "users_command.hpp"
 
 namespace {
 
@@ -93,6 +94,9 @@ int main(int argc, char** argv) {
 
     auto* tmpl_cmd = app.add_subcommand("chat-templates", "List the built-in chat template names");
 
+    UsersArgs users;
+    auto* users_cmd = add_users_command(app, users);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -110,5 +114,7 @@ int main(int argc, char** argv) {
         return run_personalize(model, profile, gen, common);
     if (*tmpl_cmd)
         return run_chat_templates();
+    if (*users_cmd)
+        return run_users(*users_cmd, users);
     return hyperalign::kExitUsage;
 }
