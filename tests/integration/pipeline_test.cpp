@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -151,6 +152,55 @@ TEST(Pipeline, OtherAuthorsCanBeTheContrasts) {
     EXPECT_EQ(spend.count("attributes"), 0u);
     EXPECT_TRUE(profile->attributes.empty());
     EXPECT_FALSE(profile->hypotheses.empty());
+}
+
+}  // namespace
+}  // namespace hyperalign
+
+namespace hyperalign {
+namespace {
+
+// HypoGenic's online phase on real authors: the first rows initialise the bank, the rest are
+// predicted by the top hypotheses by reward, and every hypothesis's record stays consistent.
+void run_online_loop(const std::string& dataset, const std::string& author) {
+    data::LoadOptions lo;
+    lo.author = author;
+    lo.limit = 5;
+    auto demos = data::load_demonstrations(dataset, lo);
+    ASSERT_TRUE(demos.ok()) << demos.error().describe()
+                            << " (set HYPERALIGN_DATA_DIR to the shared data folder)";
+    ASSERT_EQ(demos->size(), 5u);
+    auto backend = testing::open_test_model(2048);
+    ASSERT_TRUE(backend);
+    llm::Client client(*backend);
+    learn::ProfileOptions o;
+    o.person = author;
+    o.attributes = false;
+    o.engine.num_init = 3;
+    o.engine.init_batch_size = 3;
+    o.engine.hypotheses_per_batch = 2;
+    o.max_tokens_contrast = 160;  // shorter contrasts keep the test quick
+    auto profile = learn::build_profile(client, *demos, o);
+    ASSERT_TRUE(profile.ok()) << profile.error().describe();
+    ASSERT_FALSE(profile->hypotheses.empty());
+    int most_visits = 0;
+    for (const auto& h : profile->hypotheses) {
+        EXPECT_GE(h.visits, h.origin.rfind("init", 0) == 0 ? 3 : 1) << h.origin;
+        EXPECT_LE(h.visits, 5);
+        EXPECT_EQ(h.correct, int(h.evidence.size()));
+        most_visits = std::max(most_visits, h.visits);
+    }
+    // Initial hypotheses were tested on the two rows after initialisation as well.
+    EXPECT_EQ(most_visits, 5);
+    EXPECT_EQ(profile->provenance.parameters.at("num_init"), "3");
+}
+
+TEST(Pipeline, TheOnlineLoopRunsOnARealCcat50Author) {
+    run_online_loop("ccat50/ccat50_train_raw", "FumikoFujisaki");
+}
+
+TEST(Pipeline, TheOnlineLoopRunsOnARealCmccAuthor) {
+    run_online_loop("cmcc", "S4");
 }
 
 }  // namespace
