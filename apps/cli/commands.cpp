@@ -22,6 +22,7 @@
 #include "hyperalign/llm/cached_backend.hpp"
 #include "hyperalign/llm/openai_backend.hpp"
 #include "hyperalign/llm/response_cache.hpp"
+#include "hyperalign/store/profile_store.hpp"
 #include "progress.hpp"
 
 namespace hyperalign::cli {
@@ -290,7 +291,8 @@ void finish_run(const Model& model, Clock::time_point start, const CommonArgs& c
 
 learn::ProfileOptions profile_options(const ProfileArgs& p) {
     learn::ProfileOptions o;
-    o.person = p.person.empty() ? p.author : p.person;
+    o.person = !p.user.empty() ? p.user : p.person.empty() ? p.author : p.person;
+    o.reinfer_attributes = p.reinfer_attributes;
     o.seed = p.seed;
     o.attributes = !p.no_attributes;
     o.max_tokens_attributes = p.max_tokens_attributes;
@@ -325,7 +327,8 @@ Result<std::vector<Demonstration>> contrast_pool(const ProfileArgs& p) {
     return pool;
 }
 
-Result<Profile> learn_profile(llm::Client& client, const ProfileArgs& p, const CommonArgs& c) {
+// The person's texts from --examples, with --author and --demos applied.
+Result<std::vector<Demonstration>> load_person_texts(const ProfileArgs& p) {
     data::LoadOptions lo;
     if (!p.author.empty())
         lo.author = p.author;
@@ -347,12 +350,21 @@ Result<Profile> learn_profile(llm::Client& client, const ProfileArgs& p, const C
                 authors.size());
         }
     }
+    return demos;
+}
 
+Result<learn::ProfileOptions> learning_options(const ProfileArgs& p) {
     learn::ProfileOptions options = profile_options(p);
     HA_ASSIGN_OR_RETURN(options.contrast, learn::parse_contrast_source(p.contrast));
     if (options.contrast == learn::ContrastSource::others) {
         HA_ASSIGN_OR_RETURN(options.contrast_pool, contrast_pool(p));
     }
+    return options;
+}
+
+Result<Profile> learn_profile(llm::Client& client, const ProfileArgs& p, const CommonArgs& c) {
+    HA_ASSIGN_OR_RETURN(auto demos, load_person_texts(p));
+    HA_ASSIGN_OR_RETURN(auto options, learning_options(p));
     ProgressPrinter progress(&client, !c.quiet);
     auto profile = learn::build_profile(client, demos, options, std::ref(progress));
     progress.finish();
@@ -363,6 +375,8 @@ Result<generate::GenerateOptions> generate_options(const GenerateArgs& g) {
     generate::GenerateOptions o;
     HA_ASSIGN_OR_RETURN(o.method, generate::parse_method(g.method));
     o.top_hypotheses = g.top;
+    HA_ASSIGN_OR_RETURN(o.selection, generate::parse_selection(g.select));
+    o.relevance_pool = g.relevance_pool;
     o.sampling.seed = g.seed;
     o.sampling.temperature = g.temperature;
     o.sampling.top_p = g.top_p;
@@ -541,7 +555,9 @@ void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
     app.add_option("--contrast-pool", p.contrast_pool,
                    "texts for --contrast others (default: the other authors of --examples)");
     app.add_flag("--no-attributes", p.no_attributes, "skip the attribute call");
-    app.add_option("--num-init", p.num_init, "rows used to initialise hypotheses (0: all)")
+    app.add_option("--num-init", p.num_init,
+                   "texts that initialise the hypotheses; the rest go through the online phase (0: "
+                   "automatic: all when fewer than twice --batch-size, else half)")
         ->check(kCountOrZero);
     app.add_option("--batch-size", p.batch_size, "rows per hypothesis-generation prompt")
         ->check(kCount);
@@ -570,6 +586,24 @@ void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required) {
         ->check(kCount);
 }
 
+CLI::App* add_profile_store_options(CLI::App& profile, ProfileArgs& p) {
+    profile.get_option("--output")->required(false);
+    profile.get_option("--examples")->required(false);
+    profile.add_option("--user", p.user,
+                       "keep the profile in the store as this person's next version (then -o is "
+                       "optional)");
+    profile.add_option("--store", p.store, "profile store file (default: the user's)");
+    auto* update = profile.add_subcommand(
+        "update",
+        "Continue --user's latest stored profile with new texts (--examples) and store the next "
+        "version; hypotheses the person pinned or added are kept, removed ones never return. "
+        "Takes the options of `profile` (--model, --examples, --store, ...)");
+    update->fallthrough();
+    update->add_flag("--reinfer-attributes", p.reinfer_attributes,
+                     "infer the attributes again over every text (default: keep them)");
+    return update;
+}
+
 void add_generate_options(CLI::App& app, GenerateArgs& g, bool with_profile) {
     if (with_profile) {
         app.add_option("-p,--profile", g.profile, "profile JSON written by `profile`")->required();
@@ -579,6 +613,13 @@ void add_generate_options(CLI::App& app, GenerateArgs& g, bool with_profile) {
                    "zero_shot, few_shot, attributes, hypotheses or hyperalign")
         ->check(CLI::IsMember({"zero_shot", "few_shot", "attributes", "hypotheses", "hyperalign"}));
     app.add_option("--top", g.top, "hypotheses given to the model")->check(kCount);
+    app.add_option("--select", g.select,
+                   "how the hypotheses are chosen: top (by accuracy) or relevance (of the "
+                   "--relevance-pool best, those a model call judges relevant to the task)")
+        ->check(CLI::IsMember({"top", "relevance"}));
+    app.add_option("--relevance-pool", g.relevance_pool,
+                   "with --select relevance, how many of the best are judged (1 to 100)")
+        ->check(CLI::Range(1, 100));
     app.add_option("--temperature", g.temperature, "0 for greedy decoding")->check(kTemperature);
     app.add_option("--top-p", g.top_p, "nucleus sampling threshold, in (0, 1]")
         ->check(kProbability);
@@ -619,29 +660,168 @@ bool no_task(const GenerateArgs& g) {
     return g.task.empty() && g.tasks_file.empty();
 }
 
+// The profile store of --store, else the user's default one; nullopt without --user.
+Result<std::optional<store::ProfileStore>> open_store(const ProfileArgs& p) {
+    if (p.user.empty())
+        return std::optional<store::ProfileStore>();
+    if (!text::is_valid_utf8(p.user))
+        return make_error(ErrorCode::invalid_input, "--user must be UTF-8");
+    if (!p.person.empty() && p.person != p.user)
+        return make_error(ErrorCode::invalid_input, "--person and --user name different people");
+    std::filesystem::path path = p.store;
+    if (path.empty()) {
+        HA_ASSIGN_OR_RETURN(path, store::ProfileStore::default_path());
+    }
+    HA_ASSIGN_OR_RETURN(auto opened, store::ProfileStore::open(path));
+    return std::optional<store::ProfileStore>(std::move(opened));
+}
+
+// Records how a run for the person ended; a failure to record is a warning, not the run's.
+void record_outcome(store::ProfileStore& s, Result<int64_t>& run, const Status& outcome,
+                    const Json& summary) {
+    Status st = run.ok() ? s.finish_run(*run, outcome.ok() ? "ok" : "failed", dump(summary))
+                         : Status(run.error());
+    if (!st.ok())
+        log::warn("the run is not recorded in the profile store: {}", st.error().describe());
+}
+
 int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
     auto start = Clock::now();
+    if (p.output.empty() && p.user.empty())
+        return usage_error("give -o FILE, or --user NAME to keep the profile in the store");
+    if (p.examples.empty())
+        return usage_error("--examples is required");
     if (auto st = check_profile_args(p, p.output); !st.ok())
         return fail(st.error());
+    auto store = open_store(p);
+    if (!store.ok())
+        return fail(store.error());
     auto model = open_model(m);
     if (!model.ok())
         return fail(model.error());
+    Result<int64_t> run = *store ? (*store)->record_run(p.user, "profile") : Result<int64_t>(0);
     auto profile = learn_profile(*(*model)->client, p, c);
     finish_run(**model, start, c);
-    if (!profile.ok())
+    if (!profile.ok()) {
+        if (*store)
+            record_outcome(**store, run, profile.error(), Json{{"error", profile.error().message}});
         return fail(profile.error());
-    if (auto st = write_file(p.output, to_json(*profile)); !st.ok())
-        return fail(st.error());
+    }
+    if (!p.output.empty()) {
+        if (auto st = write_file(p.output, to_json(*profile)); !st.ok())
+            return fail(st.error());
+    }
+    Json summary{{"profile", p.output},
+                 {"hypotheses", profile->hypotheses.size()},
+                 {"demonstrations", profile->demonstrations.size()},
+                 {"texts_cut", profile->provenance.texts_cut}};
+    if (*store) {
+        // Events of this build belong to the version it is stored as.
+        auto previous = (*store)->latest(p.user);
+        profile->version = previous.ok() ? previous->version + 1 : 1;
+        for (auto& e : profile->history)
+            e.version = profile->version;
+        auto version = (*store)->put_profile(*profile);
+        if (!version.ok())
+            return fail(version.error());
+        summary["user"] = p.user;
+        summary["version"] = *version;
+        summary["store"] = (*store)->path().string();
+        record_outcome(**store, run, {}, summary);
+    }
     if (c.json) {
-        Json summary{{"profile", p.output},
-                     {"hypotheses", profile->hypotheses.size()},
-                     {"demonstrations", profile->demonstrations.size()},
-                     {"texts_cut", profile->provenance.texts_cut}};
         std::cout << dump(summary) << "\n";
     } else if (!c.quiet) {
-        fmt::print(stderr, "wrote {} ({} hypotheses from {} demonstrations)\n", p.output,
+        const std::string where =
+            *store ? fmt::format("version {} of '{}' in {}", summary["version"].get<int>(), p.user,
+                                 (*store)->path().string())
+                   : p.output;
+        fmt::print(stderr, "wrote {} ({} hypotheses from {} demonstrations)\n", where,
                    profile->hypotheses.size(), profile->demonstrations.size());
     }
+    return 0;
+}
+
+// What an update changed, from the history events of its version.
+Json update_changes(const Profile& profile) {
+    Json added = Json::array();
+    Json dropped = Json::array();
+    for (const auto& e : profile.history) {
+        if (e.version != profile.version)
+            continue;
+        if (e.kind == "added")
+            added.push_back(e.text);
+        if (e.kind == "dropped")
+            dropped.push_back(e.text);
+    }
+    return Json{{"added", added}, {"dropped", dropped}};
+}
+
+int run_profile_update(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c) {
+    auto start = Clock::now();
+    if (p.user.empty())
+        return usage_error("profile update needs --user NAME: whose stored profile to continue");
+    if (p.examples.empty())
+        return usage_error("--examples is required: the new texts");
+    if (auto st = check_profile_args(p, p.output); !st.ok())
+        return fail(st.error());
+    auto store = open_store(p);
+    if (!store.ok())
+        return fail(store.error());
+    store::ProfileStore& s = **store;
+    auto previous = s.latest(p.user);
+    if (!previous.ok())
+        return fail(previous.error());
+    auto demos = load_person_texts(p);
+    if (!demos.ok())
+        return fail(demos.error());
+    auto options = learning_options(p);
+    if (!options.ok())
+        return fail(options.error());
+    auto model = open_model(m);
+    if (!model.ok())
+        return fail(model.error());
+
+    llm::Client& client = *(*model)->client;
+    auto run = s.record_run(p.user, "profile update");
+    ProgressPrinter progress(&client, !c.quiet);
+    auto profile = learn::update_profile(client, *previous, *demos, *options, std::ref(progress));
+    progress.finish();
+    finish_run(**model, start, c);
+    if (!profile.ok()) {
+        record_outcome(s, run, profile.error(), Json{{"error", profile.error().message}});
+        return fail(profile.error());
+    }
+    auto version = s.put_profile(*profile);
+    if (!version.ok())
+        return fail(version.error());
+    if (!p.output.empty()) {
+        if (auto st = write_file(p.output, to_json(*profile)); !st.ok())
+            return fail(st.error());
+    }
+    Json changes = update_changes(*profile);
+    const size_t added_texts = profile->demonstrations.size() - previous->demonstrations.size();
+    Json summary{{"user", p.user},
+                 {"version", *version},
+                 {"store", s.path().string()},
+                 {"demonstrations", profile->demonstrations.size()},
+                 {"new_demonstrations", added_texts},
+                 {"hypotheses", profile->hypotheses.size()},
+                 {"added", changes["added"]},
+                 {"dropped", changes["dropped"]}};
+    record_outcome(s, run, {}, summary);
+    if (c.json) {
+        std::cout << dump(summary) << "\n";
+        return 0;
+    }
+    fmt::print("stored version {} of '{}' in {}: {} new texts, {} in all\n", *version, p.user,
+               s.path().string(), added_texts, profile->demonstrations.size());
+    for (const auto& text : changes["added"])
+        fmt::print("  added:   {}\n", text.get<std::string>());
+    for (const auto& text : changes["dropped"])
+        fmt::print("  dropped: {}\n", text.get<std::string>());
+    if (changes["added"].empty() && changes["dropped"].empty())
+        fmt::print("  no hypothesis added or dropped\n");
     return 0;
 }
 

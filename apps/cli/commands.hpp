@@ -55,12 +55,17 @@ struct ProfileArgs {
     int max_tokens_generate = 1024;
     int max_tokens_attributes = 2048;
     int max_tokens_contrast = 512;
+    std::string user;                 // --user: store the profile as this person's next version
+    std::string store;                // --store: the profile store (default: the user's)
+    bool reinfer_attributes = false;  // profile update: infer attributes again over every text
 };
 
 struct GenerateArgs {
     std::string profile;
     std::string method = "hyperalign";
     int top = 5;
+    std::string select = "top";  // top or relevance
+    int relevance_pool = 10;
     uint32_t seed = 42;
     float temperature = 0.0f;
     float top_p = 1.0f;
@@ -85,12 +90,17 @@ std::atomic<bool>& interrupted();
 
 // Each returns the process exit code.
 int run_profile(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c);
+// `profile update`: the latest stored profile of --user continued with new texts.
+int run_profile_update(const ModelArgs& m, const ProfileArgs& p, const CommonArgs& c);
 int run_generate(const ModelArgs& m, const GenerateArgs& g, const CommonArgs& c);
 int run_personalize(const ModelArgs& m, const ProfileArgs& p, GenerateArgs g, const CommonArgs& c);
 int run_chat_templates();
 
 void add_model_options(CLI::App& app, ModelArgs& m);
 void add_profile_options(CLI::App& app, ProfileArgs& p, bool output_required);
+// Adds --user and --store to the `profile` command (making -o optional with --user) and its
+// `update` subcommand, which takes the command's other options too; returns `update`.
+CLI::App* add_profile_store_options(CLI::App& profile, ProfileArgs& p);
 void add_generate_options(CLI::App& app, GenerateArgs& g, bool with_profile);
 void add_common_options(CLI::App& app, CommonArgs& c);
 

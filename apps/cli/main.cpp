@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     add_model_options(*profile_cmd, model);
     add_profile_options(*profile_cmd, profile, true);
     add_common_options(*profile_cmd, common);
+    auto* update_cmd = add_profile_store_options(*profile_cmd, profile);
 
     auto* gen_cmd = app.add_subcommand("generate", "Write as the person a profile describes");
     add_model_options(*gen_cmd, model);
@@ -106,8 +107,10 @@ int main(int argc, char** argv) {
     setup_logging(log_level);
     std::signal(SIGINT, on_interrupt);
 
-    if (*profile_cmd)
-        return run_profile(model, profile, common);
+    if (*profile_cmd) {
+        return *update_cmd ? run_profile_update(model, profile, common)
+                           : run_profile(model, profile, common);
+    }
     if (*gen_cmd)
         return run_generate(model, gen, common);
     if (*pers_cmd)

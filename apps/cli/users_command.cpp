@@ -163,7 +163,12 @@ void print_hypothesis(const Profile& p, size_t rank, const Hypothesis& h) {
                                   ? std::string("untested")
                                   : fmt::format("{:.0f}% accurate over {}", h.accuracy * 100,
                                                 plural(h.visits, "visit", "visits"));
-    fmt::print("  {:>2}. {}\n", rank, score);
+    std::string marks;
+    if (h.pinned)
+        marks += ", pinned";
+    if (h.source == "person")
+        marks += ", added by hand";
+    fmt::print("  {:>2}. {}{}\n", rank, score, marks);
     fmt::print("      {}\n", wrap(h.text, 6));
 
     // Excerpts of the person's own texts the hypothesis picked out correctly.
@@ -328,6 +333,95 @@ int run_import(const UsersArgs& a) {
     return 0;
 }
 
+// The index of the hypothesis `target` names: its number as `users show` lists it (from 1), or
+// its exact text.
+Result<size_t> find_hypothesis(const Profile& p, const std::string& target) {
+    for (size_t i = 0; i < p.hypotheses.size(); ++i) {
+        if (p.hypotheses[i].text == target)
+            return i;
+    }
+    const bool number = !target.empty() && std::all_of(target.begin(), target.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+    });
+    if (number && target.size() < 6) {
+        const size_t n = std::stoul(target);
+        if (n >= 1 && n <= p.hypotheses.size())
+            return n - 1;
+    }
+    return make_error(ErrorCode::not_found,
+                      fmt::format("profile version {} has no hypothesis '{}' (give its number "
+                                  "from 1 to {} as `users show` lists it, or its exact text)",
+                                  p.version, target, p.hypotheses.size()));
+}
+
+// Applies a hand edit to `p` (the next version) and records it in its history.
+Status apply_edit(const std::string& command, const std::string& target, Profile& p) {
+    auto note = [&](const char* kind, const Hypothesis& h) {
+        p.history.push_back({kind, h.text, p.version, -1, h.accuracy, h.reward, "by the person"});
+    };
+    if (command == "add") {
+        const std::string text = text::trim(target);
+        if (text.empty() || !text::is_valid_utf8(text))
+            return make_error(ErrorCode::invalid_input, "the hypothesis must be non-empty UTF-8");
+        if (std::any_of(p.hypotheses.begin(), p.hypotheses.end(),
+                        [&](const Hypothesis& h) { return h.text == text; }))
+            return make_error(ErrorCode::invalid_input, "the profile already has this hypothesis");
+        Hypothesis h;
+        h.text = text;
+        h.source = "person";
+        h.origin = fmt::format("person:version {}", p.version);
+        h.refresh_reward(1, 0.5);  // untested: tried first by the next update
+        note("added_by_person", h);
+        p.hypotheses.push_back(std::move(h));
+        return {};
+    }
+    HA_ASSIGN_OR_RETURN(size_t i, find_hypothesis(p, target));
+    Hypothesis& h = p.hypotheses[i];
+    if (command == "remove") {
+        note("removed_by_person", h);
+        p.hypotheses.erase(p.hypotheses.begin() + long(i));
+        return {};
+    }
+    const bool pin = command == "pin";
+    if (h.pinned == pin) {
+        return make_error(ErrorCode::invalid_input, fmt::format("hypothesis {} is {} pinned", i + 1,
+                                                                pin ? "already" : "not"));
+    }
+    h.pinned = pin;
+    note(pin ? "pinned" : "unpinned", h);
+    return {};
+}
+
+// pin, unpin, remove, add: the person's edit of their latest profile, stored as a new version.
+int run_edit(const std::string& command, const UsersArgs& a) {
+    auto store = open_existing_store(a);
+    if (!store.ok())
+        return fail(store.error());
+    if (!*store)
+        return fail(no_store(a));
+    ProfileStore& s = **store;
+    auto profile = s.latest(a.name);
+    if (!profile.ok())
+        return fail(profile.error());
+    profile->version += 1;
+    if (auto st = apply_edit(command, a.target, *profile); !st.ok())
+        return fail(st.error());
+    rank_by_accuracy(profile->hypotheses);
+
+    auto version = s.put_profile(*profile);
+    if (!version.ok())
+        return fail(version.error());
+    const HypothesisEvent& e = profile->history.back();
+    Json summary{{"edit", e.kind}, {"hypothesis", e.text}, {"version", *version}};
+    auto run = s.record_run(a.name, "users " + command);
+    if (run.ok())
+        (void)s.finish_run(*run, "ok",
+                           summary.dump(-1, ' ', false, Json::error_handler_t::replace));
+    fmt::print("{}: \"{}\"; stored as version {} of '{}'\n", e.kind, wrap(e.text, 0), *version,
+               a.name);
+    return 0;
+}
+
 // Asks on the terminal; true only for an explicit yes.
 bool confirm(const std::string& question) {
     fmt::print(stderr, "{} [y/N] ", question);
@@ -482,6 +576,23 @@ CLI::App* add_users_command(CLI::App& app, UsersArgs& a) {
         users->add_subcommand("import", "Add a profile JSON file as the person's next version"),
         true);
     imp->add_option("-p,--profile", a.profile, "profile JSON written by `profile`")->required();
+
+    // Hand edits of the latest profile, each stored as a new version.
+    const std::pair<const char*, const char*> edits[] = {
+        {"pin", "Keep a hypothesis whatever its score, and show it first"},
+        {"unpin", "Let a pinned hypothesis compete again"},
+        {"remove", "Remove a hypothesis; learning never adds it back"},
+    };
+    for (const auto& [name, help] : edits) {
+        add_common(users->add_subcommand(name, help), true)
+            ->add_option("hypothesis", a.target,
+                         "its number as `users show` lists it, or its exact text")
+            ->required();
+    }
+    add_common(users->add_subcommand("add", "Add a hypothesis of your own; learning keeps it"),
+               true)
+        ->add_option("text", a.target, "the hypothesis")
+        ->required();
     return users;
 }
 
@@ -504,6 +615,8 @@ int run_users(const CLI::App& users, const UsersArgs& a) {
         return run_delete(a);
     if (command == "import")
         return run_import(a);
+    if (command == "pin" || command == "unpin" || command == "remove" || command == "add")
+        return run_edit(command, a);
     return kExitUsage;
 }
 

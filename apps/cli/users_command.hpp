@@ -6,8 +6,8 @@
 
 namespace hyperalign::cli {
 
-// The options of `hyperalign users <list|show|export|delete|import>`; each subcommand reads the
-// ones it declares.
+// The options of `hyperalign users <list|show|export|delete|import|pin|unpin|remove|add>`; each
+// subcommand reads the ones it declares.
 struct UsersArgs {
     std::string store;    // --store: the profile store (default ProfileStore::default_path())
     std::string name;     // the person
@@ -17,6 +17,7 @@ struct UsersArgs {
     std::string cache;    // delete --cache (default llm::default_cache_path())
     bool yes = false;     // delete --yes: no confirmation
     std::string profile;  // import --profile
+    std::string target;   // pin / unpin / remove: a hypothesis's number or text; add: the text
 };
 
 // Adds the `users` command and its subcommands to `app`, bound to `args`; returns it.

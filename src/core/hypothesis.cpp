@@ -32,6 +32,8 @@ void Hypothesis::record_visit(bool right, bool unparseable, const std::string& r
 void rank_by_accuracy(std::vector<Hypothesis>& hypotheses) {
     std::stable_sort(hypotheses.begin(), hypotheses.end(),
                      [](const Hypothesis& a, const Hypothesis& b) {
+                         if (a.pinned != b.pinned)
+                             return a.pinned;
                          if (a.accuracy != b.accuracy)
                              return a.accuracy > b.accuracy;
                          return a.visits > b.visits;

@@ -26,7 +26,14 @@ Json spend_json(const TokenSpend& s) {
 Json hypothesis_json(const Hypothesis& h) {
     return Json{{"text", h.text},         {"accuracy", h.accuracy}, {"visits", h.visits},
                 {"correct", h.correct},   {"invalid", h.invalid},   {"reward", h.reward},
-                {"evidence", h.evidence}, {"origin", h.origin}};
+                {"evidence", h.evidence}, {"origin", h.origin},     {"source", h.source},
+                {"pinned", h.pinned}};
+}
+
+Json event_json(const HypothesisEvent& e) {
+    return Json{{"kind", e.kind},    {"text", e.text},         {"version", e.version},
+                {"row", e.row},      {"accuracy", e.accuracy}, {"reward", e.reward},
+                {"reason", e.reason}};
 }
 
 // The name of what a field of type T holds, for messages.
@@ -146,7 +153,8 @@ class Reader {
     Error error_;
 };
 
-void read_hypothesis(Reader& r, const Json& j, const std::string& path, Hypothesis& h) {
+// `schema` is the document's schema_version: version 1 has no source or pinned.
+void read_hypothesis(Reader& r, const Json& j, const std::string& path, int schema, Hypothesis& h) {
     if (!r.is_object(j, path))
         return;
     r.get(j, path, "text", h.text);
@@ -157,6 +165,22 @@ void read_hypothesis(Reader& r, const Json& j, const std::string& path, Hypothes
     r.get(j, path, "reward", h.reward);
     r.get(j, path, "evidence", h.evidence);
     r.get(j, path, "origin", h.origin);
+    if (schema < 2)
+        return;
+    r.get(j, path, "source", h.source);
+    r.get(j, path, "pinned", h.pinned);
+}
+
+void read_event(Reader& r, const Json& j, const std::string& path, HypothesisEvent& e) {
+    if (!r.is_object(j, path))
+        return;
+    r.get(j, path, "kind", e.kind);
+    r.get(j, path, "text", e.text);
+    r.get(j, path, "version", e.version);
+    r.get(j, path, "row", e.row);
+    r.get(j, path, "accuracy", e.accuracy);
+    r.get(j, path, "reward", e.reward);
+    r.get(j, path, "reason", e.reason);
 }
 
 void read_demonstration(Reader& r, const Json& j, const std::string& path,
@@ -240,6 +264,9 @@ std::string to_json(const Profile& p) {
     Json spend = Json::object();
     for (const auto& [k, v] : p.provenance.spend)
         spend[k] = spend_json(v);
+    Json history = Json::array();
+    for (const auto& e : p.history)
+        history.push_back(event_json(e));
     const Provenance& pv = p.provenance;
     Json provenance{{"tool_version", pv.tool_version},
                     {"backend", pv.backend},
@@ -260,6 +287,7 @@ std::string to_json(const Profile& p) {
              {"hypotheses", hypotheses},
              {"demonstrations", demos},
              {"provenance", provenance}};
+    doc["history"] = history;
     // Text fields come from validated input or from the backends, which return valid UTF-8; the
     // replacement handler is a last guard so that writing a profile can never throw.
     return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
@@ -279,10 +307,12 @@ Result<Profile> profile_from_json(std::string_view text, const std::string& sour
     Reader r(source_file);
     Profile p;
     r.get(doc, "", "schema_version", p.schema_version);
-    if (!r.failed() && p.schema_version != Profile::kSchemaVersion) {
-        r.fail("schema_version", fmt::format("is {}; this build reads version {}", p.schema_version,
+    const int schema = p.schema_version;
+    if (!r.failed() && (schema < 1 || schema > Profile::kSchemaVersion)) {
+        r.fail("schema_version", fmt::format("is {}; this build reads versions 1 to {}", schema,
                                              Profile::kSchemaVersion));
     }
+    p.schema_version = Profile::kSchemaVersion;
 
     r.get(doc, "", "person", p.person);
     r.get(doc, "", "version", p.version);
@@ -291,7 +321,7 @@ Result<Profile> profile_from_json(std::string_view text, const std::string& sour
     if (const Json* hs = r.array(doc, "", "hypotheses")) {
         p.hypotheses.resize(hs->size());
         for (size_t i = 0; i < hs->size(); ++i)
-            read_hypothesis(r, (*hs)[i], fmt::format("hypotheses[{}]", i), p.hypotheses[i]);
+            read_hypothesis(r, (*hs)[i], fmt::format("hypotheses[{}]", i), schema, p.hypotheses[i]);
     }
     if (const Json* ds = r.array(doc, "", "demonstrations")) {
         p.demonstrations.resize(ds->size());
@@ -302,6 +332,12 @@ Result<Profile> profile_from_json(std::string_view text, const std::string& sour
     }
     if (const Json* pv = r.object(doc, "", "provenance"))
         read_provenance(r, *pv, p.provenance);
+    const Json* events = schema >= 2 ? r.array(doc, "", "history") : nullptr;
+    if (events) {
+        p.history.resize(events->size());
+        for (size_t i = 0; i < events->size(); ++i)
+            read_event(r, (*events)[i], fmt::format("history[{}]", i), p.history[i]);
+    }
     if (r.failed())
         return r.error();
     return p;

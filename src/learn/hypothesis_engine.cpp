@@ -47,6 +47,72 @@ Result<llm::JsonSchema> prediction_schema(const TaskRows& rows) {
     return llm::JsonSchema::parse(s.dump());
 }
 
+// The batch reply schema for n hypotheses: exactly n predictions, numbers 1..n, legal answers.
+Result<llm::JsonSchema> batch_schema(const TaskRows& rows, size_t n) {
+    HA_ASSIGN_OR_RETURN(std::string text, prompts::schema("predict_pair_batch"));
+    Json s = Json::parse(text);
+    Json& list = s["properties"]["predictions"];
+    list["minItems"] = n;
+    list["maxItems"] = n;
+    list["items"]["properties"]["hypothesis"]["maximum"] = n;
+    if (!is_pair(rows))
+        list["items"]["properties"]["answer"]["enum"] = rows.labels;
+    return llm::JsonSchema::parse(s.dump());
+}
+
+// The schema bounds the count and the numbers; this adds that no hypothesis is answered twice
+// (with n entries, none is then missing).
+llm::Client::Check each_hypothesis_once(size_t n) {
+    return [n](const std::string& reply) -> Status {
+        const Json j = Json::parse(reply);
+        const auto& items = j["predictions"];
+        std::vector<bool> seen(n + 1, false);
+        for (size_t k = 0; k < items.size(); ++k) {
+            const int64_t h = items[k]["hypothesis"].get<int64_t>();
+            std::string problem;
+            if (h < 1 || uint64_t(h) > n)
+                problem = fmt::format("hypothesis {} does not exist (1 to {})", h, n);
+            else if (seen[size_t(h)])
+                problem = fmt::format("hypothesis {} is answered twice", h);
+            if (!problem.empty()) {
+                Error e = make_error(ErrorCode::bad_model_output,
+                                     problem + "; give exactly one prediction per hypothesis");
+                e.field = fmt::format("predictions[{}].hypothesis", k);
+                return e;
+            }
+            seen[size_t(h)] = true;
+        }
+        for (size_t h = 1; h <= n; ++h) {
+            if (!seen[h]) {
+                Error e = make_error(ErrorCode::bad_model_output,
+                                     fmt::format("hypothesis {} has no prediction", h));
+                e.field = "predictions";
+                return e;
+            }
+        }
+        return {};
+    };
+}
+
+// The hypotheses of a batch prompt, numbered from 1, one a line.
+std::string numbered(const std::vector<std::string>& hypotheses) {
+    std::string out;
+    for (size_t k = 0; k < hypotheses.size(); ++k)
+        out += fmt::format("{}. {}\n", k + 1, hypotheses[k]);
+    return out;
+}
+
+// Tokens of a template's parts, before substitution.
+Result<int> template_tokens(TextFitter& fitter, const char* id) {
+    HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
+    int total = 0;
+    for (const auto& [_, part] : t->parts) {
+        HA_ASSIGN_OR_RETURN(int n, fitter.count(part));
+        total += n;
+    }
+    return total;
+}
+
 Status no_blank_hypotheses(const std::string& reply) {
     const Json j = Json::parse(reply);
     const auto& items = j["hypotheses"];
@@ -176,24 +242,8 @@ Result<std::vector<std::string>> HypothesisEngine::generate(const TaskRows& rows
     return dedup_in_order(items);
 }
 
-Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const TaskRows& rows,
-                                          size_t i) {
-    const char* id = is_pair(rows) ? "predict_pair" : "predict_labelled";
-    HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
-    int fixed = 0;
-    for (const auto& [_, part] : t->parts) {
-        HA_ASSIGN_OR_RETURN(int n, fitter_.count(part));
-        fixed += n;
-    }
-    HA_ASSIGN_OR_RETURN(int h_tokens, fitter_.count(hypothesis));
-    fixed += h_tokens + 64;
-    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, prediction_schema(rows));
-    int reply = llm::reply_allowance(schema, options_.max_tokens_predict);
-
-    prompts::Vars vars{{"hypothesis", hypothesis},
-                       {"labels", join_labels(rows.labels)},
-                       {"task_description", rows.task_description}};
-    std::string truth;
+Result<std::string> HypothesisEngine::row_vars(const TaskRows& rows, size_t i, int fixed,
+                                               int& reply, prompts::Vars& vars) {
     if (is_pair(rows)) {
         const PairRow& r = rows.pairs[i];
         HA_ASSIGN_OR_RETURN(int p_tokens, fitter_.count(r.prompt));
@@ -202,14 +252,28 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
         HA_ASSIGN_OR_RETURN(vars["text_a"], fitter_.fit(r.text_a(), budget.per_text));
         HA_ASSIGN_OR_RETURN(vars["text_b"], fitter_.fit(r.text_b(), budget.per_text));
         vars["prompt"] = r.prompt;
-        truth = r.answer();
-    } else {
-        const LabelledRow& r = rows.labelled[i];
-        HA_ASSIGN_OR_RETURN(auto budget, fitter_.budget(fixed, reply, 1));
-        reply = budget.reply;
-        HA_ASSIGN_OR_RETURN(vars["text"], fitter_.fit(r.text, budget.per_text));
-        truth = r.label;
+        return std::string(r.answer());
     }
+    const LabelledRow& r = rows.labelled[i];
+    HA_ASSIGN_OR_RETURN(auto budget, fitter_.budget(fixed, reply, 1));
+    reply = budget.reply;
+    HA_ASSIGN_OR_RETURN(vars["text"], fitter_.fit(r.text, budget.per_text));
+    return r.label;
+}
+
+Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const TaskRows& rows,
+                                          size_t i) {
+    const char* id = is_pair(rows) ? "predict_pair" : "predict_labelled";
+    HA_ASSIGN_OR_RETURN(int fixed, template_tokens(fitter_, id));
+    HA_ASSIGN_OR_RETURN(int h_tokens, fitter_.count(hypothesis));
+    fixed += h_tokens + 64;
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, prediction_schema(rows));
+    int reply = llm::reply_allowance(schema, options_.max_tokens_predict);
+
+    prompts::Vars vars{{"hypothesis", hypothesis},
+                       {"labels", join_labels(rows.labels)},
+                       {"task_description", rows.task_description}};
+    HA_ASSIGN_OR_RETURN(std::string truth, row_vars(rows, i, fixed, reply, vars));
     HA_ASSIGN_OR_RETURN(llm::ChatRequest request, request_for(id, vars, reply, "scoring"));
     // The system message holds the row's texts and is the same for every hypothesis.
     request.prefix_messages = 1;
@@ -223,7 +287,91 @@ Result<Verdict> HypothesisEngine::predict(const std::string& hypothesis, const T
     return label == truth ? Verdict::right : Verdict::wrong;
 }
 
+Result<std::vector<Verdict>> HypothesisEngine::predict_batch(
+    const std::vector<std::string>& hypotheses, const TaskRows& rows, size_t i) {
+    return predict_group(hypotheses, rows, i, {});
+}
+
+Result<std::vector<Verdict>> HypothesisEngine::predict_group(
+    const std::vector<std::string>& hypotheses, const TaskRows& rows, size_t i,
+    const GroupReserve& reserve) {
+    const size_t n = hypotheses.size();
+    if (n == 0)
+        return std::vector<Verdict>{};
+    const std::string listing = numbered(hypotheses);
+
+    const char* id = is_pair(rows) ? "predict_pair_batch" : "predict_labelled_batch";
+    HA_ASSIGN_OR_RETURN(int fixed, template_tokens(fitter_, id));
+    HA_ASSIGN_OR_RETURN(int h_tokens, fitter_.count(listing));
+    fixed += std::max(h_tokens, reserve.listing) + 64;
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, batch_schema(rows, n));
+    int reply = std::max(reply_for_group(schema, n), reserve.reply);
+
+    prompts::Vars vars{{"hypotheses", listing},
+                       {"count", std::to_string(n)},
+                       {"labels", join_labels(rows.labels)},
+                       {"task_description", rows.task_description}};
+    HA_ASSIGN_OR_RETURN(std::string truth, row_vars(rows, i, fixed, reply, vars));
+    HA_ASSIGN_OR_RETURN(llm::ChatRequest request, request_for(id, vars, reply, "scoring"));
+    // The same row's texts open every batch on it, as they open every single prediction.
+    request.prefix_messages = 1;
+    auto answer = client_.chat_json(request, schema, each_hypothesis_once(n));
+    if (!answer.ok()) {
+        if (answer.error().code != ErrorCode::bad_model_output)
+            return answer.take_error();
+        return std::vector<Verdict>(n, Verdict::invalid);
+    }
+    std::vector<Verdict> verdicts(n, Verdict::invalid);
+    const Json reply_json = Json::parse(*answer);
+    for (const auto& p : reply_json["predictions"]) {
+        const size_t k = size_t(p["hypothesis"].get<int64_t>() - 1);
+        verdicts[k] = p["answer"].get<std::string>() == truth ? Verdict::right : Verdict::wrong;
+    }
+    return verdicts;
+}
+
+int HypothesisEngine::reply_for_group(const llm::JsonSchema& schema, size_t n) const {
+    // As much room as n single calls would have, though the schema's bound is far smaller.
+    return llm::reply_allowance(schema, options_.max_tokens_predict * int(n));
+}
+
+Result<HypothesisEngine::GroupReserve> HypothesisEngine::group_reserve(
+    const TaskRows& rows, const std::vector<std::string>& texts) {
+    const size_t per_call = size_t(std::max(1, options_.scoring_batch));
+    GroupReserve reserve;
+    if (per_call == 1 || texts.empty())
+        return reserve;
+    for (size_t from = 0; from < texts.size(); from += per_call) {
+        const auto to = texts.begin() + long(std::min(texts.size(), from + per_call));
+        HA_ASSIGN_OR_RETURN(int n, fitter_.count(numbered({texts.begin() + long(from), to})));
+        reserve.listing = std::max(reserve.listing, n);
+    }
+    // The first group is the largest and needs the longest reply.
+    const size_t largest = std::min(per_call, texts.size());
+    HA_ASSIGN_OR_RETURN(llm::JsonSchema schema, batch_schema(rows, largest));
+    reserve.reply = reply_for_group(schema, largest);
+    return reserve;
+}
+
+Result<std::vector<Verdict>> HypothesisEngine::judge(const std::vector<std::string>& texts,
+                                                     const TaskRows& rows, size_t i,
+                                                     const GroupReserve& reserve) {
+    if (options_.scoring_batch > 1)
+        return predict_group(texts, rows, i, reserve);
+    std::vector<Verdict> verdicts;
+    for (const auto& text : texts) {
+        HA_ASSIGN_OR_RETURN(Verdict v, predict(text, rows, i));
+        verdicts.push_back(v);
+    }
+    return verdicts;
+}
+
 namespace {
+
+// Hypotheses per scoring call.
+size_t hypotheses_per_call(const EngineOptions& o) {
+    return size_t(std::max(1, o.scoring_batch));
+}
 
 size_t init_rows(const EngineOptions& o, size_t n_rows) {
     return o.num_init > 0 ? std::min(size_t(o.num_init), n_rows) : n_rows;
@@ -297,15 +445,25 @@ Result<std::vector<Hypothesis>> HypothesisEngine::initialize(const TaskRows& row
 Status HypothesisEngine::score(const TaskRows& rows, const std::vector<size_t>& pool, int t,
                                const std::vector<Hypothesis*>& hypotheses) {
     const size_t total = hypotheses.size() * pool.size();
+    const size_t per_call = hypotheses_per_call(options_);
+    std::vector<std::string> all;
+    for (const Hypothesis* h : hypotheses)
+        all.push_back(h->text);
+    HA_ASSIGN_OR_RETURN(GroupReserve reserve, group_reserve(rows, all));
     size_t done = 0;
     for (size_t i : pool) {
-        for (Hypothesis* h : hypotheses) {
+        for (size_t from = 0; from < hypotheses.size(); from += per_call) {
             if (progress_)
                 progress_("scoring hypotheses", done, total);
-            HA_ASSIGN_OR_RETURN(Verdict v, predict(h->text, rows, i));
-            h->record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), t,
-                            options_.alpha);
-            ++done;
+            const size_t to = std::min(hypotheses.size(), from + per_call);
+            const std::vector<std::string> texts(all.begin() + long(from), all.begin() + long(to));
+            HA_ASSIGN_OR_RETURN(auto verdicts, judge(texts, rows, i, reserve));
+            for (size_t h = from; h < to; ++h) {
+                const Verdict v = verdicts[h - from];
+                hypotheses[h]->record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i),
+                                            t, options_.alpha);
+            }
+            done += to - from;
         }
     }
     if (progress_)
@@ -447,14 +605,21 @@ void HypothesisEngine::replace(std::vector<Hypothesis>& bank, std::vector<Hypoth
     }
 
     // Keep the max_hypotheses of highest reward; ties keep merge order (Python's stable sort).
+    // Hypotheses the person pinned or added stay whatever their reward, and take their places
+    // out of the max_hypotheses.
     std::vector<size_t> order = top_by_reward(merged, -1);
-    const size_t keep = std::min(order.size(), size_t(options_.max_hypotheses));
+    const size_t by_person = size_t(std::count_if(
+        merged.begin(), merged.end(), [](const Hypothesis& h) { return h.kept_by_person(); }));
+    const size_t keep = size_t(std::max<long>(0, long(options_.max_hypotheses) - long(by_person)));
     const std::string below = fmt::format("below the top {} by reward", options_.max_hypotheses);
     bank.clear();
+    size_t kept = 0;
     for (size_t o = 0; o < order.size(); ++o) {
         Hypothesis& h = merged[order[o]];
         const bool fresh_one = is_new[order[o]];
-        if (o < keep) {
+        if (h.kept_by_person()) {
+            bank.push_back(std::move(h));
+        } else if (kept++ < keep) {
             if (fresh_one)
                 history_.push_back(event("added", h, int(i), why_added));
             bank.push_back(std::move(h));
@@ -467,19 +632,42 @@ void HypothesisEngine::replace(std::vector<Hypothesis>& bank, std::vector<Hypoth
 Result<std::vector<Hypothesis>> HypothesisEngine::learn(const TaskRows& rows) {
     history_.clear();
     HA_TRY(check_update_options(options_));
-    const size_t n = rows.size();
-    const size_t n_init = init_rows(options_, n);
+    const size_t n_init = init_rows(options_, rows.size());
     HA_ASSIGN_OR_RETURN(auto bank, initial_bank(rows, n_init));
+    HA_TRY(online_update(bank, rows, n_init, n_init, {}));
+    rank_by_accuracy(bank);
+    return bank;
+}
 
+Result<std::vector<Hypothesis>> HypothesisEngine::learn_from(
+    std::vector<Hypothesis> bank, const TaskRows& rows, size_t first_new_row, size_t rows_seen,
+    const std::vector<std::string>& never_add) {
+    history_.clear();
+    HA_TRY(check_update_options(options_));
+    if (first_new_row > rows.size())
+        return make_error(ErrorCode::invalid_input, "the first new row is past the last row");
+    HA_TRY(online_update(bank, rows, first_new_row, rows_seen, never_add));
+    rank_by_accuracy(bank);
+    return bank;
+}
+
+Status HypothesisEngine::online_update(std::vector<Hypothesis>& bank, const TaskRows& rows,
+                                       size_t first, size_t seen,
+                                       const std::vector<std::string>& never_add) {
     const double alpha = options_.alpha;
+    const size_t per_call = hypotheses_per_call(options_);
     const size_t pool_size =
         size_t(options_.update_batch_size) * size_t(options_.num_hypotheses_to_update);
+    const size_t n = rows.size();
+    // Row i of `rows` is row g = seen + (i - first) of everything learned from, of n_all.
+    const size_t n_all = seen + (n - first);
     std::vector<size_t> pool;
     int regenerations = 0;
-    for (size_t i = n_init; i < n; ++i) {
+    for (size_t i = first; i < n; ++i) {
         if (progress_)
-            progress_("updating hypotheses", i - n_init, n - n_init);
-        const int t = int(i + 1);
+            progress_("updating hypotheses", i - first, n - first);
+        const size_t g = seen + (i - first);
+        const int t = int(g + 1);
 
         // UCB compares every arm at the same t. HypoGenic refreshes a reward only when its entry
         // is visited, so an untested hypothesis keeps the smaller exploration bonus of an older
@@ -487,31 +675,51 @@ Result<std::vector<Hypothesis>> HypothesisEngine::learn(const TaskRows& rows) {
         for (auto& h : bank)
             h.refresh_reward(t, alpha);
         const std::vector<size_t> tested = top_by_reward(bank, options_.k);
+        std::vector<std::string> all;
+        for (size_t b : tested)
+            all.push_back(bank[b].text);
+        HA_ASSIGN_OR_RETURN(GroupReserve reserve, group_reserve(rows, all));
         size_t wrong = 0;
-        for (size_t b : tested) {
-            HA_ASSIGN_OR_RETURN(Verdict v, predict(bank[b].text, rows, i));
-            bank[b].record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), t, alpha);
-            wrong += v == Verdict::right ? 0 : 1;
+        for (size_t from = 0; from < tested.size(); from += per_call) {
+            const size_t to = std::min(tested.size(), from + per_call);
+            const std::vector<std::string> texts(all.begin() + long(from), all.begin() + long(to));
+            HA_ASSIGN_OR_RETURN(auto verdicts, judge(texts, rows, i, reserve));
+            for (size_t s = from; s < to; ++s) {
+                const Verdict v = verdicts[s - from];
+                bank[tested[s]].record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i),
+                                             t, alpha);
+                wrong += v == Verdict::right ? 0 : 1;
+            }
         }
 
-        const double threshold = wrong_threshold(tested.size(), i, n, options_.num_wrong_scale);
+        const double threshold = wrong_threshold(tested.size(), g, n_all, options_.num_wrong_scale);
         if (!tested.empty() && double(wrong) < threshold)
             continue;
         pool.push_back(i);
         if (pool.size() < pool_size)
             continue;
-        HA_ASSIGN_OR_RETURN(auto fresh, regenerate(rows, pool, i, bank));
-        replace(bank, std::move(fresh), i, "generated from hard rows " + row_list(pool));
+        HA_ASSIGN_OR_RETURN(auto fresh, regenerate(rows, pool, g, bank));
+
+        // A text the person removed never comes back.
+        std::erase_if(fresh, [&](const Hypothesis& h) {
+            if (std::find(never_add.begin(), never_add.end(), h.text) == never_add.end())
+                return false;
+            history_.push_back(event("rejected", h, int(g), "removed by the person"));
+            return true;
+        });
+        std::vector<size_t> numbered;
+        for (size_t p : pool)
+            numbered.push_back(seen + (p - first));
+        replace(bank, std::move(fresh), g, "generated from hard rows " + row_list(numbered));
         pool.clear();
         ++regenerations;
     }
-    if (progress_ && n > n_init)
-        progress_("updating hypotheses", n - n_init, n - n_init);
+    if (progress_ && n > first)
+        progress_("updating hypotheses", n - first, n - first);
 
-    log::info("hypotheses: {} rows ({} to initialise), {} regenerations, {} in the bank", n, n_init,
-              regenerations, bank.size());
-    rank_by_accuracy(bank);
-    return bank;
+    log::info("hypotheses: {} rows ({} before the online update), {} regenerations, {} in the bank",
+              n_all, seen, regenerations, bank.size());
+    return {};
 }
 
 }  // namespace hyperalign::learn

@@ -76,7 +76,122 @@ Result<std::map<std::string, std::string>> prompt_versions() {
     return out;
 }
 
+// The options as the run uses them: seeded, tagged with the person, and reply allowances that
+// never take more than half the context, so small-context models still leave room for texts.
+ProfileOptions run_options(llm::Client& client, const ProfileOptions& options) {
+    ProfileOptions opts = options;
+    opts.engine.sampling.seed = options.seed;
+    opts.engine.person = options.person;
+    const int half = std::max(64, client.backend().info().context_size / 2);
+    for (int* allowance : {&opts.max_tokens_attributes, &opts.max_tokens_contrast,
+                           &opts.engine.max_tokens_generate, &opts.engine.max_tokens_predict}) {
+        if (*allowance > half) {
+            log::info("reply allowance lowered from {} to {} tokens to fit the context", *allowance,
+                      half);
+            *allowance = half;
+        }
+    }
+    return opts;
+}
+
+// Attributes from one call; an unusable reply leaves them empty, other failures are returned.
+Status learn_attributes(llm::Client& client, TextFitter& fitter,
+                        const std::vector<Demonstration>& demos, const ProfileOptions& opts,
+                        const Progress& progress, Attributes& out) {
+    if (progress)
+        progress("inferring attributes", 0, 1);
+    auto attributes = infer_attributes(client, fitter, demos, opts);
+    if (attributes.ok()) {
+        out = std::move(attributes).value();
+    } else if (attributes.error().code == ErrorCode::bad_model_output) {
+        log::warn("the attribute reply was unusable; the profile has no attributes: {}",
+                  attributes.error().message);
+        out = {};
+    } else {
+        return attributes.take_error();
+    }
+    if (progress)
+        progress("inferring attributes", 1, 1);
+    return {};
+}
+
+// Each demonstration beside its contrast, the person's text first in a balanced, seeded half.
+Result<TaskRows> pair_rows(llm::Client& client, TextFitter& fitter,
+                           const std::vector<Demonstration>& demos, const ProfileOptions& opts,
+                           const Progress& progress) {
+    std::vector<std::string> contrasts;
+    if (opts.contrast == ContrastSource::base_model) {
+        HA_ASSIGN_OR_RETURN(contrasts, model_contrasts(client, fitter, demos, opts, progress));
+    } else {
+        HA_ASSIGN_OR_RETURN(contrasts, pool_contrasts(demos, opts.contrast_pool, opts.seed));
+    }
+    TaskRows rows;
+    rows.shape = RowShape::pair;
+    std::vector<bool> first = balanced_positions(demos.size(), opts.seed);
+    for (size_t i = 0; i < demos.size(); ++i)
+        rows.pairs.push_back({demos[i].id, demos[i].prompt, demos[i].text, contrasts[i], first[i]});
+    return rows;
+}
+
+void append_history(Profile& profile, const std::vector<BankEvent>& events) {
+    for (const auto& e : events) {
+        profile.history.push_back(
+            {e.kind, e.text, profile.version, e.row, e.accuracy, e.reward, e.reason});
+    }
+}
+
+// Provenance of this run: model, parameters, prompts, spend, texts cut, time.
+Status fill_provenance(llm::Client& client, const TextFitter& fitter, const ProfileOptions& opts,
+                       size_t n_demos, Provenance& pv) {
+    const llm::ModelInfo& info = client.backend().info();
+    pv.tool_version = HYPERALIGN_VERSION;
+    pv.backend = info.backend;
+    pv.model = info.model;
+    pv.model_sha256 = info.model_sha256;
+    pv.chat_template = info.chat_template;
+    pv.context_size = info.context_size;
+    pv.seed = opts.seed;
+    pv.parameters = parameters(opts, n_demos);
+    HA_ASSIGN_OR_RETURN(pv.prompt_versions, prompt_versions());
+    pv.spend.clear();
+    for (const auto& [purpose, s] : client.accounting().by_purpose)
+        pv.spend[purpose] = {s.calls, s.failures, s.tokens_prompt, s.tokens_completion};
+    pv.texts_cut = fitter.texts_cut();
+    pv.created_at = utc_now();
+    if (pv.texts_cut > 0) {
+        log::warn(
+            "{} texts were cut to fit the model's context of {} tokens "
+            "(rule: docs/limitations.md)",
+            pv.texts_cut, info.context_size);
+    }
+    return {};
+}
+
+ProfileDemonstration kept(const Demonstration& d) {
+    return {d.id, d.prompt, d.prompt_derived, d.text, sha256_hex(d.text)};
+}
+
+Demonstration loaded(const ProfileDemonstration& d) {
+    Demonstration out;
+    out.id = d.id;
+    out.prompt = d.prompt;
+    out.prompt_derived = d.prompt_derived;
+    out.text = d.text;
+    return out;
+}
+
 }  // namespace
+
+int automatic_num_init(const EngineOptions& engine, size_t n_demos) {
+    if (engine.num_init > 0)
+        return engine.num_init;
+    // A handful of texts all initialise the bank; from twice the batch size on, half of them
+    // do and HypoGenic's online phase learns from the other half (8 texts: 4 and 4).
+    const size_t batch = size_t(std::max(1, engine.init_batch_size));
+    if (n_demos < 2 * batch)
+        return int(n_demos);
+    return int(std::max(batch, n_demos / 2));
+}
 
 Result<ContrastSource> parse_contrast_source(std::string_view name) {
     if (name == "base_model" || name == "base")
@@ -223,84 +338,89 @@ Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstrati
             fmt::format("a profile needs at least 2 demonstrations, got {}", demos.size()));
     }
     TextFitter fitter(client.backend());
-    ProfileOptions opts = options;
-    opts.engine.sampling.seed = options.seed;
-    opts.engine.person = options.person;
-
-    // Reply allowances never take more than half the context, so small-context models still
-    // leave room for the texts.
-    const int half = std::max(64, client.backend().info().context_size / 2);
-    for (int* allowance : {&opts.max_tokens_attributes, &opts.max_tokens_contrast,
-                           &opts.engine.max_tokens_generate, &opts.engine.max_tokens_predict}) {
-        if (*allowance > half) {
-            log::info("reply allowance lowered from {} to {} tokens to fit the context", *allowance,
-                      half);
-            *allowance = half;
-        }
-    }
+    ProfileOptions opts = run_options(client, options);
+    opts.engine.num_init = automatic_num_init(opts.engine, demos.size());
 
     Profile profile;
     profile.person = options.person;
-    if (opts.attributes) {
-        if (progress)
-            progress("inferring attributes", 0, 1);
-        auto attributes = infer_attributes(client, fitter, demos, opts);
-        if (attributes.ok()) {
-            profile.attributes = std::move(attributes).value();
-        } else if (attributes.error().code == ErrorCode::bad_model_output) {
-            log::warn("the attribute reply was unusable; the profile has no attributes: {}",
-                      attributes.error().message);
-        } else {
-            return attributes.take_error();
-        }
-        if (progress)
-            progress("inferring attributes", 1, 1);
-    }
+    if (opts.attributes)
+        HA_TRY(learn_attributes(client, fitter, demos, opts, progress, profile.attributes));
 
     if (opts.hypotheses) {
-        std::vector<std::string> contrasts;
-        if (opts.contrast == ContrastSource::base_model) {
-            HA_ASSIGN_OR_RETURN(contrasts, model_contrasts(client, fitter, demos, opts, progress));
-        } else {
-            HA_ASSIGN_OR_RETURN(contrasts, pool_contrasts(demos, opts.contrast_pool, opts.seed));
-        }
-        TaskRows rows;
-        rows.shape = RowShape::pair;
-        std::vector<bool> first = balanced_positions(demos.size(), opts.seed);
-        for (size_t i = 0; i < demos.size(); ++i) {
-            rows.pairs.push_back(
-                {demos[i].id, demos[i].prompt, demos[i].text, contrasts[i], first[i]});
-        }
+        HA_ASSIGN_OR_RETURN(TaskRows rows, pair_rows(client, fitter, demos, opts, progress));
         HypothesisEngine engine(client, fitter, opts.engine, progress);
         HA_ASSIGN_OR_RETURN(profile.hypotheses, engine.learn(rows));
+        append_history(profile, engine.history());
     }
 
-    for (const auto& d : demos) {
-        profile.demonstrations.push_back(
-            {d.id, d.prompt, d.prompt_derived, d.text, sha256_hex(d.text)});
+    for (const auto& d : demos)
+        profile.demonstrations.push_back(kept(d));
+    HA_TRY(fill_provenance(client, fitter, opts, demos.size(), profile.provenance));
+    return profile;
+}
+
+Result<Profile> update_profile(llm::Client& client, const Profile& previous,
+                               const std::vector<Demonstration>& new_demos,
+                               const ProfileOptions& options, const Progress& progress) {
+    // Only texts the profile has not seen are learned from; a known id must keep its text.
+    std::map<std::string, const ProfileDemonstration*> known;
+    for (const auto& d : previous.demonstrations)
+        known[d.id] = &d;
+    std::vector<Demonstration> fresh;
+    for (const auto& d : new_demos) {
+        auto it = known.find(d.id);
+        if (it == known.end()) {
+            fresh.push_back(d);
+        } else if (it->second->text != d.text) {
+            Error e = make_error(ErrorCode::invalid_input,
+                                 fmt::format("text '{}' is already in the profile with a different "
+                                             "text; give the changed text a new id",
+                                             d.id));
+            e.file = d.source_file;
+            e.line = d.source_line;
+            return e;
+        }
     }
-    Provenance& pv = profile.provenance;
-    const llm::ModelInfo& info = client.backend().info();
-    pv.tool_version = HYPERALIGN_VERSION;
-    pv.backend = info.backend;
-    pv.model = info.model;
-    pv.model_sha256 = info.model_sha256;
-    pv.chat_template = info.chat_template;
-    pv.context_size = info.context_size;
-    pv.seed = opts.seed;
-    pv.parameters = parameters(opts, demos.size());
-    HA_ASSIGN_OR_RETURN(pv.prompt_versions, prompt_versions());
-    for (const auto& [purpose, s] : client.accounting().by_purpose) {
-        pv.spend[purpose] = {s.calls, s.failures, s.tokens_prompt, s.tokens_completion};
+    if (fresh.empty()) {
+        return make_error(ErrorCode::invalid_input,
+                          fmt::format("no new texts: all {} are already in the profile version {}",
+                                      new_demos.size(), previous.version));
     }
-    pv.texts_cut = fitter.texts_cut();
-    pv.created_at = utc_now();
-    if (pv.texts_cut > 0) {
-        log::warn(
-            "{} texts were cut to fit the model's context of {} tokens "
-            "(rule: docs/limitations.md)",
-            pv.texts_cut, info.context_size);
+
+    TextFitter fitter(client.backend());
+    ProfileOptions opts = options;
+    if (opts.person.empty())
+        opts.person = previous.person;
+    opts = run_options(client, opts);
+    Profile profile = previous;
+    profile.person = opts.person;
+    profile.version = previous.version + 1;
+    std::vector<Demonstration> all;
+    for (const auto& d : previous.demonstrations)
+        all.push_back(loaded(d));
+    all.insert(all.end(), fresh.begin(), fresh.end());
+
+    if (opts.attributes && opts.reinfer_attributes)
+        HA_TRY(learn_attributes(client, fitter, all, opts, progress, profile.attributes));
+
+    // The online update continues over the new rows only: earlier rows were seen already.
+    if (opts.hypotheses) {
+        std::vector<std::string> removed;
+        for (const auto& e : previous.history) {
+            if (e.kind == "removed_by_person")
+                removed.push_back(e.text);
+        }
+        HA_ASSIGN_OR_RETURN(TaskRows rows, pair_rows(client, fitter, fresh, opts, progress));
+        HypothesisEngine engine(client, fitter, opts.engine, progress);
+        HA_ASSIGN_OR_RETURN(profile.hypotheses,
+                            engine.learn_from(previous.hypotheses, rows, 0,
+                                              previous.demonstrations.size(), removed));
+        append_history(profile, engine.history());
     }
+
+    for (const auto& d : fresh)
+        profile.demonstrations.push_back(kept(d));
+    HA_TRY(fill_provenance(client, fitter, opts, all.size(), profile.provenance));
     return profile;
 }
 

@@ -156,7 +156,7 @@ TEST(Cli, PersonalizeWritesAProfileAndTheText) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto doc = nlohmann::json::parse(slurp(profile), nullptr, false);
     ASSERT_FALSE(doc.is_discarded());
-    EXPECT_EQ(doc["schema_version"], 1);
+    EXPECT_EQ(doc["schema_version"], 2);
     EXPECT_EQ(doc["demonstrations"].size(), 4u);
     auto line = nlohmann::json::parse(r.out, nullptr, false);
     ASSERT_FALSE(line.is_discarded()) << r.out;

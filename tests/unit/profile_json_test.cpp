@@ -42,7 +42,13 @@ Profile full_profile() {
     unvisited.text = "Writes \"we\" for \"I\".";
     unvisited.reward = 1.0 + 0.5 * 1e6;
     unvisited.origin = "update:row 12";
+    unvisited.source = "person";
+    unvisited.pinned = true;
     p.hypotheses = {first, unvisited};
+    p.history = {{"added", first.text, 1, -1, 0.75, 0.75 + 0.5 * 0.123456789, "init:batch 1"},
+                 {"dropped", "Likes \"quotes\".", 2, 12, 0.25, 0.5, "below the top 20"},
+                 {"added_by_person", unvisited.text, 3, -1, 0, 0, "added by hand"},
+                 {"pinned", unvisited.text, 3, -1, 0, 0, ""}};
 
     p.demonstrations = {
         {"d1", "Describe your town.", false, "It is small.\n\nAnd loud.", std::string(64, 'a')},
@@ -136,6 +142,50 @@ TEST(ProfileJson, SurvivesARoundTripByteForByte) {
     EXPECT_EQ(profile->provenance.seed, 4294967295u);
     EXPECT_EQ(profile->provenance.spend.at("predict").tokens_prompt, 5'000'000'000);
     EXPECT_EQ(profile->provenance.parameters, full_profile().provenance.parameters);
+    EXPECT_EQ(profile->hypotheses.at(0).source, "learned");
+    EXPECT_FALSE(profile->hypotheses.at(0).pinned);
+    EXPECT_EQ(profile->hypotheses.at(1).source, "person");
+    EXPECT_TRUE(profile->hypotheses.at(1).pinned);
+    ASSERT_EQ(profile->history.size(), 4u);
+    EXPECT_EQ(profile->history.at(1).kind, "dropped");
+    EXPECT_EQ(profile->history.at(1).text, "Likes \"quotes\".");
+    EXPECT_EQ(profile->history.at(1).version, 2);
+    EXPECT_EQ(profile->history.at(1).row, 12);
+    EXPECT_EQ(profile->history.at(1).accuracy, 0.25);
+    EXPECT_EQ(profile->history.at(1).reason, "below the top 20");
+    EXPECT_EQ(profile->history.at(0).reward, 0.75 + 0.5 * 0.123456789);
+}
+
+TEST(ProfileJson, ReadsASchemaVersion1DocumentAsLearnedUnpinnedWithNoHistory) {
+    // A version 1 document: no history, and hypotheses without source or pinned.
+    const std::string v1 = mutated([](Json& d) {
+        d["schema_version"] = 1;
+        d.erase("history");
+        for (auto& h : d["hypotheses"]) {
+            h.erase("source");
+            h.erase("pinned");
+        }
+    });
+    auto profile = profile_from_json(v1, kFile);
+    ASSERT_TRUE(profile.ok()) << profile.error().describe();
+    EXPECT_EQ(profile->schema_version, 2);
+    EXPECT_TRUE(profile->history.empty());
+    ASSERT_EQ(profile->hypotheses.size(), 2u);
+    EXPECT_EQ(profile->hypotheses.at(1).source, "learned");
+    EXPECT_FALSE(profile->hypotheses.at(1).pinned);
+    EXPECT_EQ(profile->hypotheses.at(0).visits, 7);
+    EXPECT_EQ(profile->version, 3);
+    // It is written back as version 2.
+    EXPECT_EQ(Json::parse(to_json(*profile))["schema_version"], 2);
+}
+
+TEST(ProfileJson, RequiresTheVersion2FieldsInAVersion2Document) {
+    expect_read_error(mutated([](Json& d) { d.erase("history"); }), "history",
+                      "profile field is missing");
+    expect_read_error(mutated([](Json& d) { d["hypotheses"][1].erase("pinned"); }),
+                      "hypotheses[1].pinned", "profile field is missing");
+    expect_read_error(mutated([](Json& d) { d["history"][0]["row"] = "3"; }), "history[0].row",
+                      "profile field must be an integer, not string");
 }
 
 TEST(ProfileJson, WritesKeysInAFixedOrderWithParametersAsJsonValues) {
@@ -143,8 +193,9 @@ TEST(ProfileJson, WritesKeysInAFixedOrderWithParametersAsJsonValues) {
     std::vector<std::string> keys;
     for (const auto& [key, value] : doc.items())
         keys.push_back(key);
-    EXPECT_EQ(keys, (std::vector<std::string>{"schema_version", "person", "version", "attributes",
-                                              "hypotheses", "demonstrations", "provenance"}));
+    EXPECT_EQ(keys,
+              (std::vector<std::string>{"schema_version", "person", "version", "attributes",
+                                        "hypotheses", "demonstrations", "provenance", "history"}));
     const Json& params = doc["provenance"]["parameters"];
     EXPECT_TRUE(params["alpha"].is_number_float());
     EXPECT_TRUE(params["top_k"].is_number_integer());
@@ -207,14 +258,14 @@ TEST(ProfileJson, ReportsAMissingFieldAtItsPath) {
 }
 
 TEST(ProfileJson, RefusesASchemaVersionThisBuildDoesNotRead) {
-    expect_read_error(mutated([](Json& d) { d["schema_version"] = 2; }), "schema_version",
-                      "profile field is 2; this build reads version 1");
+    expect_read_error(mutated([](Json& d) { d["schema_version"] = 3; }), "schema_version",
+                      "profile field is 3; this build reads versions 1 to 2");
     // The version is checked before fields whose meaning it may change.
     expect_read_error(mutated([](Json& d) {
-                          d["schema_version"] = 2;
+                          d["schema_version"] = 3;
                           d.erase("attributes");
                       }),
-                      "schema_version", "profile field is 2; this build reads version 1");
+                      "schema_version", "profile field is 3; this build reads versions 1 to 2");
 }
 
 TEST(ProfileJson, RefusesInputThatIsNotAJsonObject) {
@@ -250,6 +301,11 @@ TEST(ProfileJson, SchemaRejectsAMutatedDocumentAtTheFieldPath) {
                         "provenance.spend.predict.extra", "unknown property");
     expect_schema_error(mutated([](Json& d) { d["schema_version"] = 0; }), "schema_version",
                         "0 is below the minimum 1");
+    expect_schema_error(mutated([](Json& d) { d["history"][0]["kind"] = "edited"; }),
+                        "history[0].kind",
+                        "is not one of the allowed values \"added\", \"dropped\", \"rejected\", "
+                        "\"duplicate\", \"pinned\", \"unpinned\", \"removed_by_person\", "
+                        "\"added_by_person\"");
 }
 
 }  // namespace

@@ -16,7 +16,12 @@ struct Hypothesis {
     double reward = 0;    // accuracy + alpha * sqrt(ln t / visits), HypoGenic's UCB score
     // Ids of the rows it predicted right: the evidence shown with it.
     std::vector<std::string> evidence;
-    std::string origin;  // how it entered the bank, e.g. "init:batch 2"
+    std::string origin;              // how it entered the bank, e.g. "init:batch 2"
+    std::string source = "learned";  // "learned", or "person" when the person added it by hand
+    bool pinned = false;             // the person wants it kept, and shown first
+
+    // Whether the person asked for it (added or pinned it): learning never drops it.
+    bool kept_by_person() const { return pinned || source == "person"; }
 
     // Records one more visit and refreshes accuracy and reward; t is the 1-based index of the
     // current training row (HypoGenic's current_sample).
@@ -24,7 +29,7 @@ struct Hypothesis {
     void refresh_reward(int t, double alpha);
 };
 
-// Sorts by accuracy (descending), then visits (descending), then first origin; stable.
+// Sorts pinned hypotheses first, then by accuracy (descending), then visits (descending); stable.
 void rank_by_accuracy(std::vector<Hypothesis>& hypotheses);
 
 }  // namespace hyperalign

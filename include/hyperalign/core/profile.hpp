@@ -59,24 +59,40 @@ struct Provenance {
     std::string created_at;  // UTC, ISO 8601
 };
 
+// One change to a profile's hypotheses, kept so the person can see where each belief came from
+// and why others left. Kinds: "added", "dropped", "rejected", "duplicate" (by learning; see
+// learn::BankEvent), "pinned", "unpinned", "removed_by_person", "added_by_person" (hand edits).
+// A text removed by the person is never learned again.
+struct HypothesisEvent {
+    std::string kind;
+    std::string text;
+    int version = 1;  // the profile version it happened in
+    int row = -1;     // 0-based row (counting every text learned from so far); -1 for none
+    double accuracy = 0;
+    double reward = 0;
+    std::string reason;
+};
+
 // A person's profile: what the system believes about them, why, and how it was learned.
 // Serialised as versioned JSON (schemas/profile.schema.json); kSchemaVersion changes whenever
 // the document's shape does.
 struct Profile {
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
 
     int schema_version = kSchemaVersion;
     std::string person;  // a name or id chosen by the user; may be empty
     int version = 1;     // grows with each update of the same person's profile
     Attributes attributes;
-    std::vector<Hypothesis> hypotheses;  // ranked, best first
+    std::vector<Hypothesis> hypotheses;  // pinned first, then ranked, best first
     std::vector<ProfileDemonstration> demonstrations;
     Provenance provenance;
+    std::vector<HypothesisEvent> history;  // oldest first
 };
 
 // JSON (pretty-printed, keys in a fixed order) and back. Parsing fails with invalid_input naming
 // the field path for a wrong type or missing field, and for a schema_version this build does
-// not read.
+// not read. A version 1 document (no history, source or pinned) is read as learned, unpinned
+// hypotheses with an empty history; the result is always kSchemaVersion.
 std::string to_json(const Profile& profile);
 Result<Profile> profile_from_json(std::string_view json, const std::string& source_file = "");
 

@@ -23,6 +23,10 @@ struct EngineOptions {
     int max_tokens_predict = 256;
     llm::SamplingParams sampling;  // seed, temperature etc. for every call of the engine
     std::string person;            // whose texts the rows hold (tags cached replies)
+    // Hypotheses judged per scoring call: 1 (or less) asks once per hypothesis and row
+    // (predict); N > 1 asks up to N at once (predict_batch), row by row, in the order the
+    // hypotheses are tested. Visits, accuracy, evidence and rewards update the same way.
+    int scoring_batch = 1;
 
     // The online update (learn()), rows num_init..N-1.
     int k = 10;                           // hypotheses tested per row, top by reward (< 0: all)
@@ -67,6 +71,16 @@ class HypothesisEngine {
     // Predicts row i with one hypothesis. A reply that cannot be used is Verdict::invalid.
     Result<Verdict> predict(const std::string& hypothesis, const TaskRows& rows, size_t i);
 
+    // Predicts row i with several hypotheses in one call: the row's texts in the system message
+    // (a prefix shared by every call on the row), the numbered hypotheses in the user message,
+    // and a reply {"predictions": [{"hypothesis": k, "answer": ...}]} with exactly one entry per
+    // hypothesis. Returns one verdict per hypothesis, in the order given (none and no call for
+    // an empty list). A reply that misses, repeats or invents a hypothesis is repaired once;
+    // if it is still unusable, every hypothesis gets Verdict::invalid. Other failures (budget,
+    // backend, context) are returned.
+    Result<std::vector<Verdict>> predict_batch(const std::vector<std::string>& hypotheses,
+                                               const TaskRows& rows, size_t i);
+
     // HypoGenic's initialisation: hypotheses from consecutive blocks of the first num_init rows
     // (a smaller last block is allowed), de-duplicated in order, each scored on all num_init
     // rows; returned ranked by accuracy. Fails with bad_model_output when no hypothesis at all
@@ -86,14 +100,49 @@ class HypothesisEngine {
     // backend), discarding the bank.
     Result<std::vector<Hypothesis>> learn(const TaskRows& rows);
 
+    // Continues learn()'s online update from an earlier bank: rows first_new_row..N-1 are
+    // processed as rows rows_seen, rows_seen + 1, ... of everything learned from (t and the
+    // hard-row threshold continue from there), and visits, accuracy and evidence carry over.
+    // Hypotheses the person pinned or added (Hypothesis::kept_by_person) are never dropped by a
+    // replacement; a regenerated text in `never_add` is rejected. Returns the bank ranked (pinned
+    // first); history() lists this call's changes, with rows numbered the same way. Fails as
+    // learn() does, and with invalid_input when first_new_row is past the last row.
+    Result<std::vector<Hypothesis>> learn_from(std::vector<Hypothesis> bank, const TaskRows& rows,
+                                               size_t first_new_row, size_t rows_seen,
+                                               const std::vector<std::string>& never_add = {});
+
     // The bank changes of the last initialize() or learn(), in order.
     const std::vector<BankEvent>& history() const { return history_; }
 
     const EngineOptions& options() const { return options_; }
 
   private:
+    // The online update over rows first..N-1, row i counted as row seen + (i - first).
+    Status online_update(std::vector<Hypothesis>& bank, const TaskRows& rows, size_t first,
+                         size_t seen, const std::vector<std::string>& never_add);
     // Generates and scores the initial bank on rows 0..n_init-1, in generation order.
     Result<std::vector<Hypothesis>> initial_bank(const TaskRows& rows, size_t n_init);
+    // Room every group of hypotheses on a row is fitted with, so that all of them cut the row's
+    // texts alike and share its system message as their prefix.
+    struct GroupReserve {
+        int listing = 0;  // tokens of the longest numbered listing
+        int reply = 0;    // reply tokens of the largest group
+    };
+    // The reserve for `texts` cut into groups of scoring_batch (none when scoring one at a time).
+    Result<GroupReserve> group_reserve(const TaskRows& rows, const std::vector<std::string>& texts);
+    // The verdicts of `texts` on row i: predict() for each, or predict_group() when
+    // scoring_batch > 1 (the caller passes at most scoring_batch texts).
+    Result<std::vector<Verdict>> judge(const std::vector<std::string>& texts, const TaskRows& rows,
+                                       size_t i, const GroupReserve& reserve);
+    // predict_batch() with the row's texts fitted beside at least `reserve`.
+    Result<std::vector<Verdict>> predict_group(const std::vector<std::string>& hypotheses,
+                                               const TaskRows& rows, size_t i,
+                                               const GroupReserve& reserve);
+    int reply_for_group(const llm::JsonSchema& schema, size_t n) const;
+    // Fills `vars` with row i's texts, fitted beside `fixed` prompt tokens and a reply of up to
+    // `reply` tokens (lowered when the context is short); returns the right answer.
+    Result<std::string> row_vars(const TaskRows& rows, size_t i, int fixed, int& reply,
+                                 prompts::Vars& vars);
     // Scores each hypothesis on each of `pool` at time t, row by row (rows share prompt prefixes).
     Status score(const TaskRows& rows, const std::vector<size_t>& pool, int t,
                  const std::vector<Hypothesis*>& hypotheses);

@@ -24,6 +24,7 @@ struct ProfileOptions {
     std::vector<Demonstration> contrast_pool;  // for ContrastSource::others
     bool attributes = true;
     bool hypotheses = true;
+    bool reinfer_attributes = false;  // update_profile: infer attributes again over every text
     int max_tokens_attributes = 2048;
     int max_tokens_contrast = 512;
     EngineOptions engine;  // its sampling.seed is set from `seed`
@@ -31,11 +32,29 @@ struct ProfileOptions {
 
 Result<ContrastSource> parse_contrast_source(std::string_view name);
 
+// The rows that initialise the bank when `engine.num_init` is 0 (automatic): every text when
+// there are fewer than twice `init_batch_size`, else half of them (at least the batch size), so
+// that HypoGenic's online phase learns from the rest. A positive num_init is kept.
+int automatic_num_init(const EngineOptions& engine, size_t n_demos);
+
 // Learns a profile from the person's demonstrations (at least 2): attributes in one structured
 // call, contrasts, then hypotheses by HypoGenic's initialisation. Unusable model replies are
 // recorded and skipped; budget and backend failures stop the build and are returned.
 Result<Profile> build_profile(llm::Client& client, const std::vector<Demonstration>& demos,
                               const ProfileOptions& options, const Progress& progress = {});
+
+// The next version of `previous` with `new_demos` learned: demonstrations whose id the profile
+// lacks get contrasts as in build_profile, and HypoGenic's online update continues over them
+// from the previous bank (visits, accuracy and evidence carry over; t counts every text learned
+// from). Hypotheses the person pinned or added are never dropped; a text the person removed
+// (a "removed_by_person" history event) is never learned again. Attributes are kept unless
+// options.reinfer_attributes, which infers them over all demonstrations. The result has version
+// previous.version + 1, the new events in its history and this run's provenance. Fails with
+// invalid_input when an id already in the profile comes with a different text or no text is
+// new, and as build_profile does otherwise.
+Result<Profile> update_profile(llm::Client& client, const Profile& previous,
+                               const std::vector<Demonstration>& new_demos,
+                               const ProfileOptions& options, const Progress& progress = {});
 
 // One structured call describing the person.
 Result<Attributes> infer_attributes(llm::Client& client, TextFitter& fitter,
