@@ -9,40 +9,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/cli.hpp"
 #include "support/model.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using hyperalign::testing::CliRun;
+using hyperalign::testing::slurp;
 
-struct CliRun {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Runs the hyperalign binary with `args` (already shell-quoted where needed).
 CliRun run_cli(const std::string& args) {
-    static int counter = 0;
-    fs::path dir = fs::temp_directory_path() / ("hyperalign-cli-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    fs::path out = dir / ("out" + std::to_string(counter));
-    fs::path err = dir / ("err" + std::to_string(counter++));
-    std::string cmd =
-        std::string(HYPERALIGN_CLI) + " " + args + " >" + out.string() + " 2>" + err.string();
-    int status = std::system(cmd.c_str());
-    CliRun r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return hyperalign::testing::run_cli(
+        args, fs::temp_directory_path() / ("hyperalign-cli-" + std::to_string(::getpid())));
 }
 
 std::string fixture(const std::string& name) {

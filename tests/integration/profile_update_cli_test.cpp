@@ -17,41 +17,23 @@
 #include <nlohmann/json.hpp>
 
 #include "hyperalign/data/demonstration_loader.hpp"
+#include "support/cli.hpp"
 #include "support/model.hpp"
 
 namespace {
 
+using hyperalign::testing::CliRun;
+using hyperalign::testing::slurp;
+
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-struct CliRun {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 fs::path work_dir() {
     return fs::temp_directory_path() / fmt::format("hyperalign-profile-update-{}", ::getpid());
 }
 
-// Runs the hyperalign binary with `args`; stdin is /dev/null.
 CliRun run_cli(const std::string& args) {
-    static int counter = 0;
-    const fs::path out = work_dir() / fmt::format("out{}", counter);
-    const fs::path err = work_dir() / fmt::format("err{}", counter++);
-    const std::string cmd =
-        fmt::format("{} {} </dev/null >{} 2>{}", HYPERALIGN_CLI, args, out.string(), err.string());
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return hyperalign::testing::run_cli(args, work_dir());
 }
 
 // The custom dataset's 4 texts, split in two files of 2: the first texts and the new ones.

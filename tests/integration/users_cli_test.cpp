@@ -14,60 +14,26 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "support/cli.hpp"
 #include "support/model.hpp"
+#include "support/sqlite_scan.hpp"
 
 namespace {
 
+using hyperalign::testing::CliRun;
+using hyperalign::testing::slurp;
+
+using hyperalign::testing::all_cells;
+
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-struct CliRun {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 fs::path work_dir() {
     return fs::temp_directory_path() / fmt::format("hyperalign-users-{}", ::getpid());
 }
 
-// Runs the hyperalign binary with `args`; stdin is /dev/null, so it is never a terminal.
 CliRun run_cli(const std::string& args) {
-    static int counter = 0;
-    const fs::path out = work_dir() / fmt::format("out{}", counter);
-    const fs::path err = work_dir() / fmt::format("err{}", counter++);
-    const std::string cmd =
-        fmt::format("{} {} </dev/null >{} 2>{}", HYPERALIGN_CLI, args, out.string(), err.string());
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-}
-
-// Every value, as text, in every row of every table of the SQLite file at `path`.
-std::vector<std::string> all_cells(const fs::path& path) {
-    SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
-    std::vector<std::string> tables;
-    SQLite::Statement list(db, "SELECT name FROM sqlite_master WHERE type = 'table'");
-    while (list.executeStep())
-        tables.push_back(list.getColumn(0).getString());
-
-    std::vector<std::string> cells;
-    for (const auto& table : tables) {
-        SQLite::Statement rows(db, fmt::format("SELECT * FROM \"{}\"", table));
-        while (rows.executeStep()) {
-            for (int i = 0; i < rows.getColumnCount(); ++i)
-                cells.push_back(rows.getColumn(i).getString());
-        }
-    }
-    return cells;
+    return hyperalign::testing::run_cli(args, work_dir());
 }
 
 size_t cells_containing(const std::vector<std::string>& cells, const std::string& needle) {

@@ -1,4 +1,5 @@
 #include "hyperalign/store/profile_store.hpp"
+#include "support/sqlite_scan.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,8 @@
 
 namespace hyperalign::store {
 namespace {
+
+using hyperalign::testing::all_cells;
 
 namespace fs = std::filesystem;
 
@@ -91,25 +94,6 @@ Profile bob_profile() {
     p.hypotheses = {hypothesis("Writes in lists.", 2, 2, {"b0"})};
     p.demonstrations = {demo("b0", "Three things: rope, tar, and a stubborn mule.")};
     return p;
-}
-
-// Every value, as text, in every row of every table of the SQLite file at `path`.
-std::vector<std::string> all_cells(const fs::path& path) {
-    SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
-    std::vector<std::string> tables;
-    SQLite::Statement list(db, "SELECT name FROM sqlite_master WHERE type = 'table'");
-    while (list.executeStep())
-        tables.push_back(list.getColumn(0).getString());
-
-    std::vector<std::string> cells;
-    for (const auto& table : tables) {
-        SQLite::Statement rows(db, fmt::format("SELECT * FROM \"{}\"", table));
-        while (rows.executeStep()) {
-            for (int i = 0; i < rows.getColumnCount(); ++i)
-                cells.push_back(rows.getColumn(i).getString());
-        }
-    }
-    return cells;
 }
 
 bool any_cell_contains(const std::vector<std::string>& cells, const std::string& needle) {

@@ -1,4 +1,5 @@
 #include "hyperalign/llm/response_cache.hpp"
+#include "support/sqlite_scan.hpp"
 
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 
 namespace hyperalign::llm {
 namespace {
+
+using hyperalign::testing::all_cells;
 
 namespace fs = std::filesystem;
 using testing::ScriptedBackend;
@@ -84,25 +87,6 @@ ChatRequest user_request(std::string text, std::string person = "") {
     r.person = std::move(person);
     r.purpose = "generation";
     return r;
-}
-
-// Every text value in every row of every table of the SQLite file at `path`.
-std::vector<std::string> all_text_cells(const fs::path& path) {
-    SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
-    std::vector<std::string> tables;
-    SQLite::Statement list(db, "SELECT name FROM sqlite_master WHERE type = 'table'");
-    while (list.executeStep())
-        tables.push_back(list.getColumn(0).getString());
-
-    std::vector<std::string> cells;
-    for (const auto& table : tables) {
-        SQLite::Statement rows(db, fmt::format("SELECT * FROM \"{}\"", table));
-        while (rows.executeStep()) {
-            for (int i = 0; i < rows.getColumnCount(); ++i)
-                cells.push_back(rows.getColumn(i).getString());
-        }
-    }
-    return cells;
 }
 
 std::string file_bytes(const fs::path& path) {
@@ -277,7 +261,7 @@ TEST_F(ResponseCacheDir, DeletePersonRemovesExactlyThatPersonsRows) {
             EXPECT_EQ(file_bytes(file).find("ALICE-REPLY"), std::string::npos) << file;
     }
 
-    const auto cells = all_text_cells(db_path());
+    const auto cells = all_cells(db_path());
     int bob_cells = 0;
     for (const auto& cell : cells) {
         EXPECT_EQ(cell.find("alice"), std::string::npos) << cell;
