@@ -1,7 +1,8 @@
 // Issue #4's figures for batched scoring. Prints, never asserts: one author's rows (built as
 // build_profile builds them), one bank of hypotheses generated once, then every (hypothesis, row)
-// scored one call each (HypothesisEngine::predict) and in batches (predict_batch); the model
-// calls and time each way, the calls batching saves, and how often the two agree on a verdict.
+// scored as the engine scores a row (HypothesisEngine::predict_row), one call each and in batches
+// of N; the model calls, tokens and time each way, the calls batching saves, and how often the
+// two agree on a verdict. --base-url measures a model server instead of the tiny test model.
 
 #include <algorithm>
 #include <chrono>
@@ -170,32 +171,25 @@ Result<std::vector<std::string>> generate_bank(learn::HypothesisEngine& engine,
     return bank;
 }
 
-// Scores the bank on every row, row by row as the engine does: one call per hypothesis when
-// batch is 1, else predict_batch on consecutive groups of up to `batch` hypotheses.
+// Scores the bank on every row, row by row as the engine does (HypothesisEngine::predict_row):
+// one call per hypothesis when batch is 1, else groups of up to `batch` hypotheses per call.
 Result<Scoring> score(llm::Backend& model, const learn::ProfileOptions& options,
                       const std::vector<std::string>& bank, const learn::TaskRows& rows,
                       int batch) {
     TimedBackend backend(model);
     llm::Client client(backend);
     learn::TextFitter fitter(backend);
-    learn::HypothesisEngine engine(client, fitter, options.engine);
+    learn::EngineOptions engine_options = options.engine;
+    engine_options.scoring_batch = batch;
+    learn::HypothesisEngine engine(client, fitter, engine_options);
     Scoring s;
     s.verdicts.assign(bank.size(), std::vector<Verdict>(rows.size(), Verdict::invalid));
     const auto started = Clock::now();
     for (size_t i = 0; i < rows.size(); ++i) {
-        for (size_t from = 0; from < bank.size(); from += size_t(batch)) {
-            const size_t to = std::min(bank.size(), from + size_t(batch));
-            ++s.first_attempts;
-            if (batch == 1) {
-                HA_ASSIGN_OR_RETURN(s.verdicts[from][i], engine.predict(bank[from], rows, i));
-                continue;
-            }
-            const std::vector<std::string> group(bank.begin() + long(from),
-                                                 bank.begin() + long(to));
-            HA_ASSIGN_OR_RETURN(auto verdicts, engine.predict_batch(group, rows, i));
-            for (size_t h = from; h < to; ++h)
-                s.verdicts[h][i] = verdicts[h - from];
-        }
+        HA_ASSIGN_OR_RETURN(auto verdicts, engine.predict_row(bank, rows, i));
+        for (size_t h = 0; h < bank.size(); ++h)
+            s.verdicts[h][i] = verdicts[h];
+        s.first_attempts += int64_t((bank.size() + size_t(batch) - 1) / size_t(batch));
     }
     s.seconds = seconds_since(started);
     s.seconds_prompt = backend.ms_prompt / 1000;

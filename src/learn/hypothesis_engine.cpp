@@ -94,6 +94,11 @@ llm::Client::Check each_hypothesis_once(size_t n) {
     };
 }
 
+// Hypotheses per scoring call.
+size_t hypotheses_per_call(const EngineOptions& o) {
+    return size_t(std::max(1, o.scoring_batch));
+}
+
 // The hypotheses of a batch prompt, numbered from 1, one a line.
 std::string numbered(const std::vector<std::string>& hypotheses) {
     std::string out;
@@ -335,9 +340,23 @@ int HypothesisEngine::reply_for_group(const llm::JsonSchema& schema, size_t n) c
     return llm::reply_allowance(schema, options_.max_tokens_predict * int(n));
 }
 
+Result<std::vector<Verdict>> HypothesisEngine::predict_row(
+    const std::vector<std::string>& hypotheses, const TaskRows& rows, size_t i) {
+    const size_t per_call = hypotheses_per_call(options_);
+    HA_ASSIGN_OR_RETURN(GroupReserve reserve, group_reserve(rows, hypotheses));
+    std::vector<Verdict> verdicts;
+    for (size_t from = 0; from < hypotheses.size(); from += per_call) {
+        const auto to = hypotheses.begin() + long(std::min(hypotheses.size(), from + per_call));
+        HA_ASSIGN_OR_RETURN(auto group,
+                            judge({hypotheses.begin() + long(from), to}, rows, i, reserve));
+        verdicts.insert(verdicts.end(), group.begin(), group.end());
+    }
+    return verdicts;
+}
+
 Result<HypothesisEngine::GroupReserve> HypothesisEngine::group_reserve(
     const TaskRows& rows, const std::vector<std::string>& texts) {
-    const size_t per_call = size_t(std::max(1, options_.scoring_batch));
+    const size_t per_call = hypotheses_per_call(options_);
     GroupReserve reserve;
     if (per_call == 1 || texts.empty())
         return reserve;
@@ -367,11 +386,6 @@ Result<std::vector<Verdict>> HypothesisEngine::judge(const std::vector<std::stri
 }
 
 namespace {
-
-// Hypotheses per scoring call.
-size_t hypotheses_per_call(const EngineOptions& o) {
-    return size_t(std::max(1, o.scoring_batch));
-}
 
 size_t init_rows(const EngineOptions& o, size_t n_rows) {
     return o.num_init > 0 ? std::min(size_t(o.num_init), n_rows) : n_rows;
@@ -655,7 +669,6 @@ Status HypothesisEngine::online_update(std::vector<Hypothesis>& bank, const Task
                                        size_t first, size_t seen,
                                        const std::vector<std::string>& never_add) {
     const double alpha = options_.alpha;
-    const size_t per_call = hypotheses_per_call(options_);
     const size_t pool_size =
         size_t(options_.update_batch_size) * size_t(options_.num_hypotheses_to_update);
     const size_t n = rows.size();
@@ -675,21 +688,16 @@ Status HypothesisEngine::online_update(std::vector<Hypothesis>& bank, const Task
         for (auto& h : bank)
             h.refresh_reward(t, alpha);
         const std::vector<size_t> tested = top_by_reward(bank, options_.k);
-        std::vector<std::string> all;
+        std::vector<std::string> texts;
         for (size_t b : tested)
-            all.push_back(bank[b].text);
-        HA_ASSIGN_OR_RETURN(GroupReserve reserve, group_reserve(rows, all));
+            texts.push_back(bank[b].text);
+        HA_ASSIGN_OR_RETURN(auto verdicts, predict_row(texts, rows, i));
         size_t wrong = 0;
-        for (size_t from = 0; from < tested.size(); from += per_call) {
-            const size_t to = std::min(tested.size(), from + per_call);
-            const std::vector<std::string> texts(all.begin() + long(from), all.begin() + long(to));
-            HA_ASSIGN_OR_RETURN(auto verdicts, judge(texts, rows, i, reserve));
-            for (size_t s = from; s < to; ++s) {
-                const Verdict v = verdicts[s - from];
-                bank[tested[s]].record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i),
-                                             t, alpha);
-                wrong += v == Verdict::right ? 0 : 1;
-            }
+        for (size_t s = 0; s < tested.size(); ++s) {
+            const Verdict v = verdicts[s];
+            bank[tested[s]].record_visit(v == Verdict::right, v == Verdict::invalid, rows.id(i), t,
+                                         alpha);
+            wrong += v == Verdict::right ? 0 : 1;
         }
 
         const double threshold = wrong_threshold(tested.size(), g, n_all, options_.num_wrong_scale);

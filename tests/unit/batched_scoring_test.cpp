@@ -349,6 +349,22 @@ TEST(BatchedScoring, EveryGroupOnARowCutsTheTextsAlikeAndSharesThePrefix) {
     EXPECT_EQ(scoring[2]->messages.front().content, scoring[3]->messages.front().content);
 }
 
+TEST(BatchedScoring, PredictRowGivesAVerdictPerHypothesisInOrder) {
+    for (int batch : {1, 2}) {
+        ScriptedBackend backend(judge([](const std::string& h) { return h == kShort; }));
+        llm::Client client(backend);
+        TextFitter fitter(backend);
+        EngineOptions options;
+        options.scoring_batch = batch;
+        HypothesisEngine engine(client, fitter, options);
+        auto verdicts = engine.predict_row({kShort, kQuestion, kDash}, eight_rows(), 3);
+        ASSERT_TRUE(verdicts.ok()) << verdicts.error().describe();
+        EXPECT_EQ(*verdicts, (std::vector<Verdict>{Verdict::right, Verdict::wrong, Verdict::wrong}))
+            << "batch " << batch;
+        EXPECT_EQ(backend.requests.size(), batch == 1 ? 3u : 2u);
+    }
+}
+
 TEST(BatchedScoring, AnEmptyListMakesNoCall) {
     ScriptedBackend backend([](const llm::ChatRequest&) { return std::string("{}"); });
     llm::Client client(backend);

@@ -81,6 +81,13 @@ class HypothesisEngine {
     Result<std::vector<Verdict>> predict_batch(const std::vector<std::string>& hypotheses,
                                                const TaskRows& rows, size_t i);
 
+    // Predicts row i with every hypothesis as the engine's scoring does: predict() for each when
+    // scoring_batch <= 1, else predict_batch() on consecutive groups of scoring_batch, all with
+    // the row's texts cut alike so that they share the prefix. One verdict per hypothesis, in
+    // order; fails as those do.
+    Result<std::vector<Verdict>> predict_row(const std::vector<std::string>& hypotheses,
+                                             const TaskRows& rows, size_t i);
+
     // HypoGenic's initialisation: hypotheses from consecutive blocks of the first num_init rows
     // (a smaller last block is allowed), de-duplicated in order, each scored on all num_init
     // rows; returned ranked by accuracy. Fails with bad_model_output when no hypothesis at all
