@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "files.hpp"
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
 #include "hyperalign/core/text.hpp"
@@ -107,28 +108,6 @@ Result<std::unique_ptr<Model>> open_model(const ModelArgs& m) {
     model->client =
         std::make_unique<llm::Client>(*top, llm::ClientOptions{m.max_calls, 1, &interrupted()});
     return model;
-}
-
-Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        Error e = make_error(ErrorCode::not_found, "cannot open file");
-        e.file = path;
-        return e;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-Status write_file(const std::string& path, const std::string& content) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!(out << content)) {
-        Error e = make_error(ErrorCode::invalid_input, "cannot write file");
-        e.file = path;
-        return e;
-    }
-    return {};
 }
 
 // Tasks come from a JSONL file of rows with `prompt` (or `task`) and an optional `id`.

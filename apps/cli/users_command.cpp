@@ -1,5 +1,7 @@
 #include "users_command.hpp"
 
+#include "files.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,18 +66,6 @@ Error no_store(const UsersArgs& a) {
                          "no profile store here (add a profile with `hyperalign users import`)");
     e.file = store_path(a).ok() ? store_path(a)->string() : a.store;
     return e;
-}
-
-Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        Error e = make_error(ErrorCode::not_found, "cannot open file");
-        e.file = path;
-        return e;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 std::string plural(int64_t n, std::string_view one, std::string_view many) {
@@ -273,12 +263,8 @@ int run_export(const UsersArgs& a) {
         std::cout << *doc;
         return 0;
     }
-    std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
-    if (!(out << *doc)) {
-        Error e = make_error(ErrorCode::invalid_input, "cannot write file");
-        e.file = a.output;
-        return fail(e);
-    }
+    if (auto st = write_file(a.output, *doc); !st.ok())
+        return fail(st.error());
     fmt::print(stderr, "wrote everything stored about '{}' to {}\n", a.name, a.output);
     return 0;
 }
