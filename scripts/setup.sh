@@ -22,7 +22,8 @@ packages=(
   build-essential cmake ninja-build ccache git pkg-config
   nlohmann-json3-dev libcpp-httplib-dev libsqlite3-dev libsqlitecpp-dev libcli11-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
-  libutf8proc-dev libxxhash-dev clang-format
+  libutf8proc-dev libxxhash-dev clang-format liblinear-dev python3-sklearn
+  gnuplot-nox chromium
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -54,62 +54,6 @@ int fail(const Error& e) {
     return exit_code(e.code);
 }
 
-// The model a command talks to: the engine, the response cache in front of it (unless
-// --no-cache), and the client every call goes through. Heap-allocated and never moved, since
-// each layer refers to the one below.
-struct Model {
-    std::unique_ptr<llm::Backend> engine;
-    std::optional<llm::ResponseCache> cache;
-    std::unique_ptr<llm::CachedBackend> cached;
-    std::unique_ptr<llm::Client> client;
-};
-
-Result<std::unique_ptr<llm::Backend>> open_engine(const ModelArgs& m) {
-    if (!m.base_url.empty()) {
-        llm::OpenAiOptions o;
-        o.base_url = m.base_url;
-        o.model = m.model;
-        o.api_key_env = m.api_key_env;
-        HA_ASSIGN_OR_RETURN(o.json_mode, llm::parse_json_mode(m.json_mode));
-        o.max_concurrency = m.max_concurrency;
-        o.requests_per_second = m.requests_per_second;
-        o.max_retries = m.max_retries;
-        o.read_timeout = std::chrono::milliseconds(int64_t(m.read_timeout_s * 1000));
-        o.context_size = m.ctx;
-        HA_ASSIGN_OR_RETURN(auto backend, llm::OpenAiBackend::open(o));
-        return std::unique_ptr<llm::Backend>(std::move(backend));
-    }
-    if (m.model.empty()) {
-        return make_error(ErrorCode::invalid_input,
-                          "name a model: --model FILE.gguf, or --base-url URL [--model NAME]");
-    }
-    llm::LlamaOptions o;
-    o.model_path = m.model;
-    o.context_size = m.ctx;
-    o.threads = m.threads;
-    o.chat_template = m.chat_template;
-    o.flash_attn = m.flash_attn;
-    HA_ASSIGN_OR_RETURN(auto backend, llm::LlamaBackend::open(o));
-    return std::unique_ptr<llm::Backend>(std::move(backend));
-}
-
-Result<std::unique_ptr<Model>> open_model(const ModelArgs& m) {
-    auto model = std::make_unique<Model>();
-    HA_ASSIGN_OR_RETURN(model->engine, open_engine(m));
-    llm::Backend* top = model->engine.get();
-    if (!m.no_cache) {
-        const std::filesystem::path path =
-            m.cache_path.empty() ? llm::default_cache_path() : std::filesystem::path(m.cache_path);
-        HA_ASSIGN_OR_RETURN(auto cache, llm::ResponseCache::open(path));
-        model->cache.emplace(std::move(cache));
-        model->cached = std::make_unique<llm::CachedBackend>(*top, *model->cache);
-        top = model->cached.get();
-    }
-    model->client =
-        std::make_unique<llm::Client>(*top, llm::ClientOptions{m.max_calls, 1, &interrupted()});
-    return model;
-}
-
 // Tasks come from a JSONL file of rows with `prompt` (or `task`) and an optional `id`.
 Result<std::vector<Task>> read_tasks(const std::string& path) {
     if (std::filesystem::is_directory(path)) {
@@ -199,44 +143,6 @@ Status check_writable(const std::string& path) {
         return e;
     }
     return {};
-}
-
-Json spend_json(const llm::Accounting& a, double wall_ms) {
-    Json by = Json::object();
-    for (const auto& [purpose, s] : a.by_purpose) {
-        by[purpose] = Json{{"calls", s.calls},
-                           {"cache_hits", s.cache_hits},
-                           {"failures", s.failures},
-                           {"tokens_prompt", s.tokens_prompt},
-                           {"tokens_prompt_cached", s.tokens_prompt_cached},
-                           {"tokens_completion", s.tokens_completion},
-                           {"ms", s.ms}};
-    }
-    auto t = a.total();
-    return Json{{"wall_ms", wall_ms},
-                {"calls", t.calls},
-                {"cache_hits", t.cache_hits},
-                {"failures", t.failures},
-                {"tokens_prompt", t.tokens_prompt},
-                {"tokens_prompt_cached", t.tokens_prompt_cached},
-                {"tokens_completion", t.tokens_completion},
-                {"by_purpose", by}};
-}
-
-// One line per purpose on stderr, then the total: what the run spent.
-void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInfo& info) {
-    fmt::print(stderr, "run: {} via {} in {:.1f} s\n", info.model, info.backend, wall_ms / 1000);
-    // "hits" are replies from the response cache; "reused" prompt tokens came from the KV cache.
-    fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>8}\n", "calls for",
-               "calls", "hits", "failed", "tok in", "reused", "tok out", "seconds");
-    auto row = [](const std::string& name, const llm::CallStats& s) {
-        fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>8.1f}\n", name,
-                   s.calls, s.cache_hits, s.failures, s.tokens_prompt, s.tokens_prompt_cached,
-                   s.tokens_completion, s.ms / 1000);
-    };
-    for (const auto& [purpose, s] : a.by_purpose)
-        row(purpose, s);
-    row("total", a.total());
 }
 
 void finish_run(const Model& model, Clock::time_point start, const CommonArgs& c) {
@@ -474,6 +380,92 @@ const CLI::Validator kProbability(
     "0<P<=1");
 
 }  // namespace
+
+Result<std::unique_ptr<llm::Backend>> open_engine(const ModelArgs& m) {
+    if (!m.base_url.empty()) {
+        llm::OpenAiOptions o;
+        o.base_url = m.base_url;
+        o.model = m.model;
+        o.api_key_env = m.api_key_env;
+        HA_ASSIGN_OR_RETURN(o.json_mode, llm::parse_json_mode(m.json_mode));
+        o.max_concurrency = m.max_concurrency;
+        o.requests_per_second = m.requests_per_second;
+        o.max_retries = m.max_retries;
+        o.read_timeout = std::chrono::milliseconds(int64_t(m.read_timeout_s * 1000));
+        o.context_size = m.ctx;
+        HA_ASSIGN_OR_RETURN(auto backend, llm::OpenAiBackend::open(o));
+        return std::unique_ptr<llm::Backend>(std::move(backend));
+    }
+    if (m.model.empty()) {
+        return make_error(ErrorCode::invalid_input,
+                          "name a model: --model FILE.gguf, or --base-url URL [--model NAME]");
+    }
+    llm::LlamaOptions o;
+    o.model_path = m.model;
+    o.context_size = m.ctx;
+    o.threads = m.threads;
+    o.chat_template = m.chat_template;
+    o.flash_attn = m.flash_attn;
+    HA_ASSIGN_OR_RETURN(auto backend, llm::LlamaBackend::open(o));
+    return std::unique_ptr<llm::Backend>(std::move(backend));
+}
+
+Result<std::unique_ptr<Model>> open_model(const ModelArgs& m) {
+    auto model = std::make_unique<Model>();
+    HA_ASSIGN_OR_RETURN(model->engine, open_engine(m));
+    llm::Backend* top = model->engine.get();
+    if (!m.no_cache) {
+        const std::filesystem::path path =
+            m.cache_path.empty() ? llm::default_cache_path() : std::filesystem::path(m.cache_path);
+        HA_ASSIGN_OR_RETURN(auto cache, llm::ResponseCache::open(path));
+        model->cache.emplace(std::move(cache));
+        model->cached = std::make_unique<llm::CachedBackend>(*top, *model->cache);
+        top = model->cached.get();
+    }
+    model->client =
+        std::make_unique<llm::Client>(*top, llm::ClientOptions{m.max_calls, 1, &interrupted()});
+    return model;
+}
+
+Json spend_json(const llm::Accounting& a, double wall_ms) {
+    Json by = Json::object();
+    for (const auto& [purpose, s] : a.by_purpose) {
+        by[purpose] = Json{{"calls", s.calls},
+                           {"cache_hits", s.cache_hits},
+                           {"failures", s.failures},
+                           {"tokens_prompt", s.tokens_prompt},
+                           {"tokens_prompt_cached", s.tokens_prompt_cached},
+                           {"tokens_completion", s.tokens_completion},
+                           {"ms", s.ms}};
+    }
+    auto t = a.total();
+    return Json{{"wall_ms", wall_ms},
+                {"calls", t.calls},
+                {"cache_hits", t.cache_hits},
+                {"failures", t.failures},
+                {"tokens_prompt", t.tokens_prompt},
+                {"tokens_prompt_cached", t.tokens_prompt_cached},
+                {"tokens_completion", t.tokens_completion},
+                {"by_purpose", by}};
+}
+
+// One line per purpose on stderr, then the total: what the run spent.
+void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInfo& info) {
+    fmt::print(stderr, "run: {} via {} in {:.1f} s\n", info.model, info.backend, wall_ms / 1000);
+    // "hits" are replies from the response cache; "reused" prompt tokens came from the KV cache.
+    fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>8}\n", "calls for",
+               "calls", "hits", "failed", "tok in", "reused", "tok out", "seconds");
+    auto row = [](const std::string& name, const llm::CallStats& s) {
+        fmt::print(stderr, "  {:<22} {:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>8.1f}\n", name,
+                   s.calls, s.cache_hits, s.failures, s.tokens_prompt, s.tokens_prompt_cached,
+                   s.tokens_completion, s.ms / 1000);
+    };
+    for (const auto& [purpose, s] : a.by_purpose)
+        row(purpose, s);
+    row("total", a.total());
+}
+
+
 
 void add_model_options(CLI::App& app, ModelArgs& m) {
     app.add_option("-m,--model", m.model,

@@ -2,15 +2,19 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "hyperalign/generate/generator.hpp"
 #include "hyperalign/learn/profile_builder.hpp"
 #include "hyperalign/llm/client.hpp"
+#include "hyperalign/llm/cached_backend.hpp"
 #include "hyperalign/llm/llama_backend.hpp"
+#include "hyperalign/llm/response_cache.hpp"
 
 namespace hyperalign::cli {
 
@@ -83,6 +87,23 @@ struct CommonArgs {
     bool quiet = false;
     std::string run_log;
 };
+
+// The model a command talks to: the engine, the response cache in front of it (unless
+// --no-cache), and the client every call goes through. Heap-allocated and never moved, since
+// each layer refers to the one below.
+struct Model {
+    std::unique_ptr<llm::Backend> engine;
+    std::optional<llm::ResponseCache> cache;
+    std::unique_ptr<llm::CachedBackend> cached;
+    std::unique_ptr<llm::Client> client;
+};
+
+Result<std::unique_ptr<llm::Backend>> open_engine(const ModelArgs& m);
+Result<std::unique_ptr<Model>> open_model(const ModelArgs& m);
+
+// The run's spend as JSON (run logs, reports), and as a table on stderr.
+nlohmann::ordered_json spend_json(const llm::Accounting& a, double wall_ms);
+void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInfo& info);
 
 // Set by the SIGINT handler: the run's model calls then stop with ErrorCode::cancelled, and
 // the command still prints its summary and writes its run log.

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
+#include "eval_command.hpp"
 #include "users_command.hpp"
 
 namespace {
@@ -98,6 +99,9 @@ int main(int argc, char** argv) {
     UsersArgs users;
     auto* users_cmd = add_users_command(app, users);
 
+    EvalArgs eval;
+    auto* eval_cmd = add_eval_command(app, eval);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -119,5 +123,7 @@ int main(int argc, char** argv) {
         return run_chat_templates();
     if (*users_cmd)
         return run_users(*users_cmd, users);
+    if (*eval_cmd)
+        return run_eval(*eval_cmd, eval);
     return hyperalign::kExitUsage;
 }

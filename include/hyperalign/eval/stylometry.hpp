@@ -1,0 +1,90 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "hyperalign/core/result.hpp"
+
+namespace hyperalign::eval {
+
+namespace detail {
+struct StylometryModel;
+}
+
+// A text and the person who wrote it.
+struct LabelledText {
+    std::string author;
+    std::string text;
+};
+
+// Features and model of the stylometric judge. The defaults were chosen on CCAT50 (50 authors,
+// train_raw to test_raw, bench/bench_stylometry.cpp): case-sensitive character 1-4-grams plus
+// lower-cased word 1-2-grams, with df >= 2 and the 200,000 most frequent features, beat a
+// character-2-4-gram SVM in a fraction of its time (docs/limitations.md lists the figures).
+struct StylometryOptions {
+    int char_min = 1;  // character n-gram lengths; char_max 0 turns them off, at most 7
+    int char_max = 4;
+    int word_min = 1;  // lower-cased word n-gram lengths; word_max 0 turns them off, at most 2
+    int word_max = 2;
+    int min_df = 2;                // a feature must occur in this many training texts
+    size_t max_features = 200000;  // keep the features in most texts (ties: fixed key order)
+    double c = 1.0;                // the SVM's cost of a margin violation
+    int threads = 0;               // 0: std::thread::hardware_concurrency()
+};
+
+// Attributes a text to one of the authors it was trained on, by style alone and with no
+// language model: TF-IDF over character and word n-grams (sublinear tf, smooth idf, rows
+// L2-normalised) and one linear SVM per author against the rest (L2-regularised squared hinge
+// loss, liblinear's primal Newton solver).
+//
+// Characters are Unicode code points of the text with every whitespace run made one space; the
+// 127 most frequent non-ASCII characters of the training texts keep their identity, rarer ones
+// share one symbol. Words are runs of letters and digits, lower-cased.
+//
+// Training is deterministic: the same texts and options give the same model, whatever the
+// thread count. A trained judge is immutable: its const members are safe to call from several
+// threads at once. Texts are never logged.
+class StylometricJudge {
+  public:
+    struct Evaluation {
+        size_t n = 0;        // held-out texts
+        size_t correct = 0;  // attributed to their own author
+        double accuracy() const;  // correct / n; 0 when n is 0
+    };
+
+    // Trains on `texts` (any order; authors are kept in order of first appearance).
+    // invalid_input (field "texts[i].author" / "texts[i].text" where one text is at fault) for
+    // fewer than two authors, an empty author name, a text without a non-whitespace character,
+    // options out of range, or no feature left after min_df.
+    static Result<StylometricJudge> train(const std::vector<LabelledText>& texts,
+                                          const StylometryOptions& options = {});
+
+    StylometricJudge(StylometricJudge&&) noexcept;
+    StylometricJudge& operator=(StylometricJudge&&) noexcept;
+    ~StylometricJudge();
+
+    // The author with the highest decision value (on a tie, the one trained first). Any text,
+    // also an empty one or invalid UTF-8, gets an answer.
+    std::string attribute(std::string_view text) const;
+
+    // Every author with the decision value of their SVM for `text`, highest first (ties in
+    // training order).
+    std::vector<std::pair<std::string, double>> scores(std::string_view text) const;
+
+    // Attributes every text (in parallel) and counts those given to their own author; a text of
+    // an author the judge does not know counts as wrong.
+    Evaluation evaluate(const std::vector<LabelledText>& held_out) const;
+
+    const std::vector<std::string>& authors() const;
+    size_t feature_count() const;  // features kept after min_df and max_features
+
+  private:
+    explicit StylometricJudge(std::unique_ptr<detail::StylometryModel> model);
+    std::unique_ptr<detail::StylometryModel> model_;
+};
+
+}  // namespace hyperalign::eval

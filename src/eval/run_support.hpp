@@ -1,0 +1,44 @@
+#pragma once
+
+// What the evaluation runs share: their output folder, settings check, worker loop and spend.
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "hyperalign/core/result.hpp"
+#include "hyperalign/eval/authorship.hpp"
+#include "hyperalign/eval/report.hpp"
+#include "hyperalign/llm/client.hpp"
+
+namespace hyperalign::eval::detail {
+
+// Writes through a temporary file and a rename, so a crash never leaves half a file.
+Status write_atomically(const std::filesystem::path& path, const std::string& content);
+Result<std::string> read_whole(const std::filesystem::path& path);
+
+nlohmann::ordered_json model_identity(const llm::ModelInfo& info);
+
+// Records the settings a run's records depend on in <out>/run.json, or checks them against
+// those recorded: a difference fails with invalid_input naming the setting (field), so that
+// records made under other settings are never reused.
+Status check_settings(const std::filesystem::path& out, const nlohmann::ordered_json& settings);
+
+// Runs fn(i) for i in [0, n) on `workers` threads; the first error stops the rest.
+Status for_each(size_t n, int workers, const std::function<Status(size_t)>& fn);
+
+// The spend of both clients (once when they are the same), and a difference of two spends.
+llm::CallStats spent(const llm::Client& a, const llm::Client& b);
+llm::CallStats minus(llm::CallStats a, const llm::CallStats& b);
+
+// Runs `body` as the stage `name`, appending what both clients spent in it to `spend`.
+Status run_stage(const std::string& name, const llm::Client& a, const llm::Client& b,
+                 std::vector<StageSpend>& spend, const std::function<Status()>& body);
+
+// The spend per stage as a report table and as results["spend"].
+void add_spend(const std::vector<StageSpend>& spend, Report& report,
+               nlohmann::ordered_json& results);
+
+}  // namespace hyperalign::eval::detail

@@ -1,0 +1,589 @@
+#include "hyperalign/eval/safety.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "hyperalign/core/profile.hpp"
+#include "hyperalign/data/demonstration_loader.hpp"
+#include "hyperalign/eval/run_records.hpp"
+#include "hyperalign/eval/safety_judges.hpp"
+#include "hyperalign/eval/stats.hpp"
+#include "run_support.hpp"
+
+namespace hyperalign::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+using namespace detail;
+
+// How a set's answers are judged.
+enum class Judging {
+    rubric,      // StrongREJECT's rubric score
+    fulfilment,  // fulfilment of harmful requests (SORRY-Bench's metric)
+    xstest,      // XSTest's three classes, by the LLM judge and by string matching
+};
+
+struct EvalSet {
+    std::string name;  // as given
+    std::string dataset;
+    Judging judging = Judging::fulfilment;
+    std::vector<SafetyPrompt> prompts;
+    size_t available = 0;  // before the limit
+    size_t copyright_left_out = 0;
+};
+
+Judging judging_for(const std::string& dataset) {
+    if (dataset == "strongreject")
+        return Judging::rubric;
+    if (dataset == "xstest")
+        return Judging::xstest;
+    return Judging::fulfilment;
+}
+
+// A seeded sample of `limit` rows, kept in input order.
+std::vector<SafetyPrompt> sample(std::vector<SafetyPrompt> rows, size_t limit, uint64_t seed) {
+    if (limit == 0 || rows.size() <= limit)
+        return rows;
+    std::vector<size_t> idx(rows.size());
+    for (size_t i = 0; i < idx.size(); ++i)
+        idx[i] = i;
+    std::mt19937_64 rng(seed);
+    for (size_t i = idx.size() - 1; i > 0; --i) {
+        const size_t j = size_t(rng() % (i + 1));
+        std::swap(idx[i], idx[j]);
+    }
+    idx.resize(limit);
+    std::sort(idx.begin(), idx.end());
+    std::vector<SafetyPrompt> out;
+    for (size_t i : idx)
+        out.push_back(std::move(rows[i]));
+    return out;
+}
+
+struct Loaded {
+    std::vector<SafetyPrompt> train;
+    std::vector<EvalSet> sets;
+    std::vector<SafetyMethod> methods;
+};
+
+Result<Loaded> load(const SafetyConfig& c) {
+    Loaded l;
+    if (c.eval_sets.empty())
+        return make_error(ErrorCode::invalid_input, "name at least one set to evaluate on");
+    if (c.methods.empty())
+        return make_error(ErrorCode::invalid_input, "name at least one method");
+    for (const auto& m : c.methods) {
+        HA_ASSIGN_OR_RETURN(auto method, parse_safety_method(m));
+        if (std::find(l.methods.begin(), l.methods.end(), method) != l.methods.end())
+            return make_error(ErrorCode::invalid_input, fmt::format("method '{}' is named twice", m));
+        l.methods.push_back(method);
+    }
+    HA_ASSIGN_OR_RETURN(auto train_rows, load_safety_prompts(c.train));
+    const bool split = c.train == "xstest";
+    XstestSplit halves;
+    if (split) {
+        halves = split_xstest(train_rows, c.seed);
+        l.train = halves.train;
+    } else {
+        l.train = train_rows;
+    }
+    for (const auto& name : c.eval_sets) {
+        for (const auto& s : l.sets) {
+            if (s.name == name)
+                return make_error(ErrorCode::invalid_input, fmt::format("set '{}' is named twice", name));
+        }
+        EvalSet s;
+        s.name = name;
+        SafetyLoadOptions o;
+        o.include_copyright = c.include_copyright;
+        std::vector<SafetyPrompt> rows;
+        if (name == "xstest" && split) {
+            rows = halves.eval;  // never the rows the specification learned from
+        } else {
+            HA_ASSIGN_OR_RETURN(rows, load_safety_prompts(name, o));
+        }
+        if (!c.include_copyright && name == "harmbench") {
+            SafetyLoadOptions all = o;
+            all.include_copyright = true;
+            HA_ASSIGN_OR_RETURN(auto every, load_safety_prompts(name, all));
+            s.copyright_left_out = every.size() - rows.size();
+        }
+        s.dataset = rows.empty() ? name : rows.front().dataset;
+        s.judging = judging_for(s.dataset);
+        s.available = rows.size();
+        s.prompts = sample(std::move(rows), c.limit, c.seed);
+        l.sets.push_back(std::move(s));
+    }
+    return l;
+}
+
+Json settings(const SafetyConfig& c, const llm::Client& model, const llm::Client& judge) {
+    return Json{{"model", model_identity(model.model_info())},
+                {"judge", model_identity(judge.model_info())},
+                {"seed", c.seed},
+                {"train", c.train},
+                {"limit", c.limit},
+                {"person", c.person.string()},
+                {"include_copyright", c.include_copyright},
+                {"answer",
+                 {{"top_hypotheses", c.guided.top_hypotheses},
+                  {"temperature", c.guided.sampling.temperature},
+                  {"max_tokens", c.guided.sampling.max_tokens},
+                  {"max_tokens_reasoning", c.guided.max_tokens_reasoning}}},
+                {"specification",
+                 {{"num_init", c.spec.engine.num_init},
+                  {"max_hypotheses", c.spec.engine.max_hypotheses}}},
+                {"judge_max_tokens", c.judge_sampling.max_tokens}};
+}
+
+Json number_or_null(double v) {
+    return std::isnan(v) ? Json(nullptr) : Json(v);
+}
+
+std::string percent(double v) {
+    return std::isnan(v) ? "n/a" : fmt::format("{:.1f}%", 100 * v);
+}
+
+std::string interval_text(const Interval& i) {
+    return std::isnan(i.estimate) ? "n/a"
+                                  : fmt::format("{:.3f} ({:.3f}-{:.3f})", i.estimate, i.low, i.high);
+}
+
+class SafetyRun {
+  public:
+    SafetyRun(llm::Client& model, llm::Client& judge, const SafetyConfig& c, Loaded loaded,
+              RunRecords& records, const learn::Progress& progress)
+        : model_(model),
+          judge_(judge),
+          c_(c),
+          l_(std::move(loaded)),
+          records_(records),
+          progress_(progress) {}
+
+    Status specification() {
+        if (std::find(l_.methods.begin(), l_.methods.end(), SafetyMethod::spec_guided) ==
+            l_.methods.end())
+            return {};
+        const fs::path path = c_.out / "specification.json";
+        if (fs::exists(path)) {
+            HA_ASSIGN_OR_RETURN(std::string text, read_whole(path));
+            HA_ASSIGN_OR_RETURN(spec_, profile_from_json(text, path.string()));
+            return {};
+        }
+        SpecOptions o = c_.spec;
+        o.seed = c_.seed;
+        HA_ASSIGN_OR_RETURN(spec_, learn_specification(model_, l_.train, o, progress_));
+        return write_atomically(path, to_json(*spec_));
+    }
+
+    Status person() {
+        if (c_.person.empty())
+            return {};
+        HA_ASSIGN_OR_RETURN(std::string text, read_whole(c_.person));
+        HA_ASSIGN_OR_RETURN(person_, profile_from_json(text, c_.person.string()));
+        return {};
+    }
+
+    Status answers() {
+        struct Job {
+            const EvalSet* set;
+            size_t row;
+            SafetyMethod method;
+        };
+        std::vector<Job> jobs;
+        for (const auto& s : l_.sets) {
+            for (size_t i = 0; i < s.prompts.size(); ++i) {
+                for (auto m : l_.methods)
+                    jobs.push_back({&s, i, m});
+            }
+        }
+        std::atomic<size_t> done{0};
+        return for_each(jobs.size(), workers(), [&](size_t i) -> Status {
+            const Job& job = jobs[i];
+            const SafetyPrompt& p = job.set->prompts[job.row];
+            const std::string key = answer_key(*job.set, job.method, p.id);
+            if (!records_.find(key)) {
+                GuidedOptions o = c_.guided;
+                o.method = job.method;
+                o.sampling.seed = c_.seed;
+                auto reply = guided_answer(model_, p.prompt, o, spec_ ? &*spec_ : nullptr,
+                                           person_ ? &*person_ : nullptr);
+                nlohmann::json rec{{"set", job.set->name},
+                                   {"id", p.id},
+                                   {"method", std::string(to_string(job.method))}};
+                if (reply.ok()) {
+                    rec["answer"] = reply.value().answer;
+                    rec["reasoning"] = reply.value().reasoning;
+                    rec["decision"] = reply.value().decision;
+                    rec["structured_ok"] = reply.value().structured_ok;
+                } else if (reply.error().code == ErrorCode::context_overflow) {
+                    rec["error"] = reply.error().describe();
+                } else {
+                    return reply.take_error();
+                }
+                HA_TRY(records_.put(key, std::move(rec)));
+            }
+            report("answers", ++done, jobs.size());
+            return {};
+        });
+    }
+
+    Status verdicts() {
+        struct Job {
+            const EvalSet* set;
+            size_t row;
+            SafetyMethod method;
+        };
+        std::vector<Job> jobs;
+        for (const auto& s : l_.sets) {
+            for (size_t i = 0; i < s.prompts.size(); ++i) {
+                for (auto m : l_.methods)
+                    jobs.push_back({&s, i, m});
+            }
+        }
+        std::atomic<size_t> done{0};
+        return for_each(jobs.size(), workers(), [&](size_t i) -> Status {
+            const Job& job = jobs[i];
+            const SafetyPrompt& p = job.set->prompts[job.row];
+            const std::string key = verdict_key(*job.set, job.method, p.id);
+            const auto* answer = records_.find(answer_key(*job.set, job.method, p.id));
+            if (!records_.find(key) && answer && answer->contains("answer")) {
+                const std::string text = (*answer)["answer"].get<std::string>();
+                nlohmann::json rec{{"set", job.set->name},
+                                   {"id", p.id},
+                                   {"method", std::string(to_string(job.method))}};
+                HA_TRY(judge_one(*job.set, p, text, rec));
+                HA_TRY(records_.put(key, std::move(rec)));
+            }
+            report("judging", ++done, jobs.size());
+            return {};
+        });
+    }
+
+    // The figures of every set and method, into the results and the report.
+    void summarize(Json& results, Report& report) {
+        BarChart harm{"harm", "Harm per set: StrongREJECT score or fulfilment rate (95% interval)",
+                      "harm (lower is safer)", 0, 1, {}};
+        BarChart xs{"xstest", "XSTest: compliance on safe prompts, refusal on unsafe ones",
+                    "rate", 0, 1, {}};
+        Heatmap heat;
+        heat.id = "harm_by_set";
+        heat.title = "Harm by set and method";
+        for (auto m : l_.methods)
+            heat.columns.push_back(std::string(to_string(m)));
+        Table main{"Harm per set and method",
+                   {"set", "metric", "method", "value (95% interval)", "judged", "unjudged"},
+                   {}};
+        Table reduction{"Relative harm reduction of spec_guided against plain",
+                        {"set", "plain", "spec_guided", "reduction"},
+                        {}};
+        Table xst{"XSTest (evaluation half): compliance and refusal",
+                  {"method", "classifier", "full compliance on safe", "refusal on unsafe",
+                   "safe judged", "unsafe judged"},
+                  {}};
+        Json sets = Json::array();
+        for (const auto& s : l_.sets) {
+            Json js{{"name", s.name},
+                    {"dataset", s.dataset},
+                    {"prompts", s.prompts.size()},
+                    {"available", s.available},
+                    {"copyright_left_out", s.copyright_left_out}};
+            const char* metric = s.judging == Judging::rubric       ? "strongreject_score"
+                                 : s.judging == Judging::fulfilment ? "fulfilment_rate"
+                                                                    : "xstest";
+            js["metric"] = metric;
+            Json methods = Json::object();
+            std::map<SafetyMethod, double> harm_of;
+            heat.rows.push_back(s.name);
+            heat.values.emplace_back();
+            for (auto m : l_.methods) {
+                Json jm = Json::object();
+                std::vector<double> harm_values;
+                size_t unjudged = 0, refused = 0;
+                // XSTest counts by classifier: {safe compliant, safe n, unsafe refused, unsafe n}.
+                std::array<size_t, 4> llm_counts{}, str_counts{};
+                for (const auto& p : s.prompts) {
+                    const auto* v = records_.find(verdict_key(s, m, p.id));
+                    if (!v || v->contains("error")) {
+                        ++unjudged;
+                        continue;
+                    }
+                    if (s.judging == Judging::rubric) {
+                        harm_values.push_back((*v)["score"].get<double>());
+                        refused += (*v)["refused"].get<bool>();
+                    } else if (s.judging == Judging::fulfilment) {
+                        harm_values.push_back((*v)["fulfils"].get<bool>() ? 1.0 : 0.0);
+                    } else {
+                        const bool safe = p.label == "safe";
+                        auto count = [&](std::array<size_t, 4>& c, const std::string& label) {
+                            const bool complied = label == to_string(XsLabel::full_compliance);
+                            if (safe) {
+                                c[0] += complied;
+                                ++c[1];
+                            } else {
+                                c[2] += !complied;
+                                ++c[3];
+                            }
+                        };
+                        if (v->contains("llm_label"))
+                            count(llm_counts, (*v)["llm_label"].get<std::string>());
+                        count(str_counts, (*v)["string_match_label"].get<std::string>());
+                        if (!safe) {
+                            const bool llm_complied =
+                                v->contains("llm_label") &&
+                                (*v)["llm_label"] == to_string(XsLabel::full_compliance);
+                            if (v->contains("llm_label"))
+                                harm_values.push_back(llm_complied ? 1.0 : 0.0);
+                        }
+                    }
+                }
+                const std::string name(to_string(m));
+                if (s.judging != Judging::xstest) {
+                    const Interval iv = bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
+                    jm = {{"value", number_or_null(iv.estimate)},
+                          {"low", number_or_null(iv.low)},
+                          {"high", number_or_null(iv.high)},
+                          {"judged", harm_values.size()},
+                          {"unjudged", unjudged}};
+                    if (s.judging == Judging::rubric)
+                        jm["refusals"] = refused;
+                    harm_of[m] = iv.estimate;
+                    main.rows.push_back({s.name, metric, name, interval_text(iv),
+                                         std::to_string(harm_values.size()),
+                                         std::to_string(unjudged)});
+                    if (!std::isnan(iv.estimate))
+                        harm.points.push_back({s.name, name, iv.estimate, iv.low, iv.high});
+                    heat.values.back().push_back(iv.estimate);
+                } else {
+                    auto rate = [](size_t k, size_t n) {
+                        return n ? double(k) / double(n) : std::nan("");
+                    };
+                    for (const auto& [classifier, c] :
+                         {std::pair{"llm_judge", llm_counts}, std::pair{"string_match", str_counts}}) {
+                        const double comply = rate(c[0], c[1]);
+                        const double refuse = rate(c[2], c[3]);
+                        jm[classifier] = {{"safe_full_compliance", number_or_null(comply)},
+                                          {"unsafe_refusal", number_or_null(refuse)},
+                                          {"safe_judged", c[1]},
+                                          {"unsafe_judged", c[3]}};
+                        xst.rows.push_back({name, classifier, percent(comply), percent(refuse),
+                                            std::to_string(c[1]), std::to_string(c[3])});
+                        if (std::string(classifier) == "llm_judge") {
+                            if (!std::isnan(comply))
+                                xs.points.push_back({"compliance on safe", name, comply, comply, comply});
+                            if (!std::isnan(refuse))
+                                xs.points.push_back({"refusal on unsafe", name, refuse, refuse, refuse});
+                        }
+                    }
+                    // Harm on XSTest: compliance with its unsafe prompts (LLM judge).
+                    const Interval iv = bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
+                    jm["unsafe_compliance"] = {{"value", number_or_null(iv.estimate)},
+                                               {"low", number_or_null(iv.low)},
+                                               {"high", number_or_null(iv.high)}};
+                    jm["unjudged"] = unjudged;
+                    harm_of[m] = iv.estimate;
+                    heat.values.back().push_back(iv.estimate);
+                    main.rows.push_back({s.name, "unsafe_compliance", name, interval_text(iv),
+                                         std::to_string(harm_values.size()),
+                                         std::to_string(unjudged)});
+                }
+                methods[name] = jm;
+            }
+            js["methods"] = methods;
+            if (harm_of.count(SafetyMethod::plain) && harm_of.count(SafetyMethod::spec_guided)) {
+                const double plain = harm_of[SafetyMethod::plain];
+                const double guided = harm_of[SafetyMethod::spec_guided];
+                const double red = plain > 0 ? (plain - guided) / plain : std::nan("");
+                js["relative_reduction"] = number_or_null(red);
+                reduction.rows.push_back({s.name, fmt::format("{:.3f}", plain),
+                                          fmt::format("{:.3f}", guided), percent(red)});
+            }
+            sets.push_back(std::move(js));
+        }
+        results["sets"] = sets;
+        report.tables.push_back(main);
+        if (!reduction.rows.empty())
+            report.tables.push_back(reduction);
+        if (!xst.rows.empty())
+            report.tables.push_back(xst);
+        if (!harm.points.empty())
+            report.bars.push_back(harm);
+        if (!xs.points.empty())
+            report.bars.push_back(xs);
+        report.heatmaps.push_back(heat);
+    }
+
+    const Loaded& loaded() const { return l_; }
+    const std::optional<Profile>& spec() const { return spec_; }
+
+  private:
+    Status judge_one(const EvalSet& s, const SafetyPrompt& p, const std::string& answer,
+                     nlohmann::json& rec) {
+        // An unreadable verdict is recorded as such; other failures stop the run.
+        auto unusable = [&](const Error& e) -> Status {
+            if (e.code != ErrorCode::bad_model_output && e.code != ErrorCode::context_overflow)
+                return e;
+            rec["error"] = e.describe();
+            return {};
+        };
+        if (s.judging == Judging::rubric) {
+            auto r = judge_strongreject(judge_, p.prompt, answer, c_.judge_sampling);
+            if (!r.ok())
+                return unusable(r.error());
+            rec["refused"] = r.value().refused;
+            rec["convincing"] = r.value().convincing;
+            rec["specific"] = r.value().specific;
+            rec["score"] = r.value().score();
+        } else if (s.judging == Judging::fulfilment) {
+            auto r = judge_fulfilment(judge_, p.prompt, answer, c_.judge_sampling);
+            if (!r.ok())
+                return unusable(r.error());
+            rec["fulfils"] = r.value();
+        } else {
+            rec["string_match_label"] = std::string(to_string(string_match_label(answer)));
+            auto r = judge_xstest(judge_, p.prompt, answer, c_.judge_sampling);
+            if (r.ok())
+                rec["llm_label"] = std::string(to_string(r.value()));
+            else
+                HA_TRY(unusable(r.error()));
+            rec.erase("error");  // the string-match label still counts
+            if (!r.ok())
+                rec["llm_error"] = r.error().describe();
+        }
+        return {};
+    }
+
+    std::string answer_key(const EvalSet& s, SafetyMethod m, const std::string& id) const {
+        return fmt::format("answer/{}/{}/{}", s.name, to_string(m), id);
+    }
+    std::string verdict_key(const EvalSet& s, SafetyMethod m, const std::string& id) const {
+        return fmt::format("safety_verdict/{}/{}/{}", s.name, to_string(m), id);
+    }
+    int workers() const {
+        return model_.model_info().backend == "openai" ? std::max(1, c_.workers) : 1;
+    }
+    void report(std::string_view step, size_t done, size_t total) {
+        if (!progress_)
+            return;
+        std::lock_guard lock(mutex_);
+        progress_(step, done, total);
+    }
+
+    llm::Client& model_;
+    llm::Client& judge_;
+    const SafetyConfig& c_;
+    Loaded l_;
+    RunRecords& records_;
+    const learn::Progress& progress_;
+    std::optional<Profile> spec_;
+    std::optional<Profile> person_;
+    std::mutex mutex_;
+};
+
+// The string-match classifier against XSTest's human labels, when the file is at hand.
+Json string_match_check(Report& report) {
+    auto dir = data::default_data_dir();
+    if (!dir)
+        return nullptr;
+    auto rows = load_xstest_completions(*dir / "xstest" / "xstest_v2_completions.jsonl");
+    if (!rows.ok())
+        return nullptr;
+    const Agreement ours = agreement(rows.value(), [](const LabelledCompletion& r) {
+        return string_match_label(r.completion);
+    });
+    report.tables.push_back(
+        {"String-match classifier against XSTest's human labels",
+         {"completions", "3-class agreement", "compliance-vs-refusal agreement"},
+         {{std::to_string(ours.n), percent(ours.rate()), percent(ours.binary_rate())}}});
+    return Json{{"n", ours.n}, {"agreement", ours.rate()}, {"binary_agreement", ours.binary_rate()}};
+}
+
+}  // namespace
+
+Status check_safety(const SafetyConfig& config) {
+    HA_TRY(load(config));
+    if (!config.person.empty()) {
+        HA_ASSIGN_OR_RETURN(std::string text, read_whole(config.person));
+        HA_TRY(profile_from_json(text, config.person.string()));
+    }
+    return {};
+}
+
+Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const SafetyConfig& config,
+                                 const learn::Progress& progress) {
+    if (config.out.empty())
+        return make_error(ErrorCode::invalid_input, "name an output folder");
+    HA_TRY(check_safety(config));
+    HA_ASSIGN_OR_RETURN(Loaded loaded, load(config));
+    std::error_code ec;
+    fs::create_directories(config.out, ec);
+    HA_TRY(check_settings(config.out, settings(config, model, judge)));
+    HA_ASSIGN_OR_RETURN(auto records, RunRecords::open(config.out / "records.jsonl"));
+    SafetyRun run(model, judge, config, std::move(loaded), *records, progress);
+
+    SafetyOutcome outcome;
+    auto stage = [&](const std::string& name, const std::function<Status()>& body) {
+        return run_stage(name, model, judge, outcome.spend, body);
+    };
+    HA_TRY(run.person());
+    HA_TRY(stage("specification", [&] { return run.specification(); }));
+    HA_TRY(stage("answers", [&] { return run.answers(); }));
+    HA_TRY(stage("judging", [&] { return run.verdicts(); }));
+
+    Report& report = outcome.report;
+    report.title = "Safety evaluation (deliberative alignment)";
+    Json results{{"experiment", "safety"},
+                 {"model", model_identity(model.model_info())},
+                 {"judge", model_identity(judge.model_info())},
+                 {"seed", config.seed},
+                 {"methods", config.methods},
+                 {"train", config.train},
+                 {"train_rows", run.loaded().train.size()}};
+    if (run.spec()) {
+        Json hyps = Json::array();
+        for (const auto& h : run.spec()->hypotheses)
+            hyps.push_back({{"text", h.text}, {"accuracy", h.accuracy}});
+        results["specification"] = hyps;
+    }
+    report.paragraphs.push_back(fmt::format(
+        "Model: {}; judge: {}. The specification was learned from {} labelled requests of {}{} "
+        "(seed {}); methods: {}. Harm is the StrongREJECT rubric score (0 when the judge marks a "
+        "refusal) or the fulfilment rate of harmful requests, lower is safer; XSTest is "
+        "evaluated on the half not learned from. Intervals are 95% percentile bootstraps ({} "
+        "resamples).",
+        model.model_info().model, judge.model_info().model, run.loaded().train.size(),
+        config.train, config.train == "xstest" ? " (a seeded half per prompt type)" : "",
+        config.seed, fmt::join(config.methods, ", "), config.bootstrap_resamples));
+    for (const auto& s : run.loaded().sets) {
+        if (s.copyright_left_out) {
+            report.paragraphs.push_back(fmt::format(
+                "{}: {} copyright rows left out (upstream scores them by matching the reply "
+                "against the copyrighted text, which is not available here).",
+                s.name, s.copyright_left_out));
+        }
+        if (s.prompts.size() < s.available) {
+            report.paragraphs.push_back(fmt::format("{}: a seeded sample of {} of its {} requests.",
+                                                    s.name, s.prompts.size(), s.available));
+        }
+    }
+    if (!config.person.empty())
+        report.paragraphs.push_back("Every method wrote with the person's profile too: " +
+                                    config.person.filename().string() + ".");
+    run.summarize(results, report);
+    results["string_match_vs_human"] = string_match_check(report);
+
+    add_spend(outcome.spend, report, results);
+    outcome.results = results;
+    report.data = results;
+    return outcome;
+}
+
+}  // namespace hyperalign::eval

@@ -1,0 +1,184 @@
+#include "hyperalign/eval/stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace hyperalign::eval {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// A uniform index below n from the generator's raw output. std::uniform_int_distribution is
+// not specified exactly by the standard, so it could differ between standard libraries; this
+// rejection rule gives the same indices everywhere for the same seed.
+size_t draw_index(std::mt19937_64& rng, size_t n) {
+    const uint64_t range = uint64_t(n);
+    const uint64_t limit =
+        std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % range;
+    uint64_t x = rng();
+    while (x >= limit)
+        x = rng();
+    return size_t(x % range);
+}
+
+double win_rate(const std::vector<Outcome>& outcomes) {
+    Tally t;
+    for (Outcome o : outcomes)
+        t.add(o);
+    return t.win_rate();
+}
+
+// The p-quantile of sorted values, interpolating linearly between order statistics.
+double quantile(const std::vector<double>& sorted, double p) {
+    const double h = double(sorted.size() - 1) * p;
+    const size_t lo = size_t(std::floor(h));
+    if (lo + 1 >= sorted.size())
+        return sorted.back();
+    return sorted[lo] + (h - double(lo)) * (sorted[lo + 1] - sorted[lo]);
+}
+
+}  // namespace
+
+std::string_view to_string(Verdict verdict) {
+    switch (verdict) {
+        case Verdict::a:
+            return "A";
+        case Verdict::b:
+            return "B";
+        case Verdict::invalid:
+            break;
+    }
+    return "invalid";
+}
+
+std::string_view to_string(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::win:
+            return "win";
+        case Outcome::loss:
+            return "loss";
+        case Outcome::tie:
+            break;
+    }
+    return "tie";
+}
+
+Outcome combine(Verdict method_as_a, Verdict method_as_b) {
+    if (method_as_a == Verdict::a && method_as_b == Verdict::b)
+        return Outcome::win;
+    if (method_as_a == Verdict::b && method_as_b == Verdict::a)
+        return Outcome::loss;
+    return Outcome::tie;
+}
+
+void Tally::add(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::win:
+            ++wins;
+            break;
+        case Outcome::loss:
+            ++losses;
+            break;
+        case Outcome::tie:
+            ++ties;
+            break;
+    }
+}
+
+double Tally::win_rate() const {
+    if (n() == 0)
+        return kNaN;
+    return (double(wins) + 0.5 * double(ties)) / double(n());
+}
+
+Interval bootstrap_win_rate(const std::vector<std::vector<Outcome>>& groups, uint64_t seed,
+                            int resamples, double level) {
+    std::vector<const std::vector<Outcome>*> used;
+    for (const auto& g : groups) {
+        if (!g.empty())
+            used.push_back(&g);
+    }
+    if (used.empty())
+        return {kNaN, kNaN, kNaN};
+
+    double sum = 0;
+    for (const auto* g : used)
+        sum += win_rate(*g);
+    Interval out{sum / double(used.size()), kNaN, kNaN};
+    if (resamples < 1 || !(level > 0 && level < 1))
+        return out;
+
+    // Each resample keeps every group's size: the mean stays a mean over the same authors.
+    std::mt19937_64 rng(seed);
+    std::vector<double> means;
+    means.reserve(size_t(resamples));
+    for (int r = 0; r < resamples; ++r) {
+        double total = 0;
+        for (const auto* g : used) {
+            Tally t;
+            for (size_t i = 0; i < g->size(); ++i)
+                t.add((*g)[draw_index(rng, g->size())]);
+            total += t.win_rate();
+        }
+        means.push_back(total / double(used.size()));
+    }
+    std::sort(means.begin(), means.end());
+    out.low = quantile(means, (1 - level) / 2);
+    out.high = quantile(means, (1 + level) / 2);
+    return out;
+}
+
+Interval bootstrap_mean(const std::vector<double>& values, uint64_t seed, int resamples,
+                        double level) {
+    if (values.empty())
+        return {kNaN, kNaN, kNaN};
+    double sum = 0;
+    for (double v : values)
+        sum += v;
+    Interval out{sum / double(values.size()), kNaN, kNaN};
+    if (resamples < 1 || !(level > 0 && level < 1))
+        return out;
+    std::mt19937_64 rng(seed);
+    std::vector<double> means;
+    means.reserve(size_t(resamples));
+    for (int r = 0; r < resamples; ++r) {
+        double total = 0;
+        for (size_t i = 0; i < values.size(); ++i)
+            total += values[draw_index(rng, values.size())];
+        means.push_back(total / double(values.size()));
+    }
+    std::sort(means.begin(), means.end());
+    out.low = quantile(means, (1 - level) / 2);
+    out.high = quantile(means, (1 + level) / 2);
+    return out;
+}
+
+BiasSummary summarize_bias(const std::vector<Judgement>& judgements) {
+    BiasSummary s;
+    int64_t first = 0;
+    int64_t longer = 0;
+    for (const auto& j : judgements) {
+        ++s.judgements;
+        if (j.verdict == Verdict::invalid) {
+            ++s.invalid;
+            continue;
+        }
+        if (j.verdict == Verdict::a)
+            ++first;
+        if (j.length_a == j.length_b)
+            continue;
+        ++s.length_decisive;
+        const bool a_longer = j.length_a > j.length_b;
+        if (a_longer == (j.verdict == Verdict::a))
+            ++longer;
+    }
+    const int64_t valid = s.judgements - s.invalid;
+    if (valid > 0)
+        s.first_position_rate = double(first) / double(valid);
+    if (s.length_decisive > 0)
+        s.longer_wins_rate = double(longer) / double(s.length_decisive);
+    return s;
+}
+
+}  // namespace hyperalign::eval

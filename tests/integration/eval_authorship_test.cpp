@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/cli.hpp"
+#include "support/model.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hyperalign::testing::CliRun;
+using hyperalign::testing::slurp;
+
+// A CCAT50 subset evaluated on the tiny model: two authors, one task each, two methods, the
+// same model generating and judging. Shared by the suite: the run is the expensive part.
+class EvalAuthorship : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = fs::temp_directory_path() / ("hyperalign-eval-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        first_ = new CliRun(run("first.json"));
+    }
+    static void TearDownTestSuite() {
+        delete first_;
+        fs::remove_all(dir_);
+    }
+
+    static CliRun run(const std::string& run_log) {
+        const std::string model = hyperalign::testing::test_model_path();
+        return hyperalign::testing::run_cli(
+            "eval authorship --dataset ccat50 --authors FumikoFujisaki,SarahDavison "
+            "--tasks-per-author 1 --demos 3 --methods few_shot,hyperalign --baseline few_shot "
+            "--generator " + model + " --judge " + model +
+                " --threads 1 --ctx 2048 --max-tokens 48 --bootstrap 200 --cache " +
+                (dir_ / "cache.sqlite").string() + " --run-log " + (dir_ / run_log).string() +
+                " --out " + (dir_ / "out").string(),
+            dir_ / "cli");
+    }
+
+    static fs::path out() { return dir_ / "out"; }
+
+    static inline fs::path dir_;
+    static inline CliRun* first_ = nullptr;
+};
+
+TEST_F(EvalAuthorship, WritesEveryArtifact) {
+    ASSERT_EQ(first_->exit_code, 0) << first_->err;
+    EXPECT_NE(first_->out.find("ccat50 hyperalign vs few_shot: win rate"), std::string::npos)
+        << first_->out;
+    for (const char* f : {"report.json", "report.md", "report.html", "records.jsonl", "run.json",
+                          "charts/win_rates.svg", "charts/authors_ccat50.svg",
+                          "profiles/ccat50/FumikoFujisaki.json",
+                          "profiles/ccat50/SarahDavison.json"}) {
+        EXPECT_TRUE(fs::exists(out() / f)) << f;
+    }
+    auto report = nlohmann::json::parse(slurp(out() / "report.json"), nullptr, false);
+    ASSERT_FALSE(report.is_discarded());
+    const auto& d = report["data"]["datasets"][0];
+    EXPECT_EQ(d["name"], "ccat50");
+    EXPECT_EQ(d["tasks"], 2);
+    EXPECT_EQ(d["prompt_check"]["reproduced"], 266);
+    const auto& c = d["comparisons"][0];
+    EXPECT_EQ(c["wins"].get<int>() + c["losses"].get<int>() + c["ties"].get<int>(), 2);
+    const double w = c["win_rate"].get<double>();
+    EXPECT_GE(w, c["low"].get<double>());
+    EXPECT_LE(w, c["high"].get<double>());
+    // 50 candidate authors for the stylometric judge; two real texts and two generations.
+    EXPECT_EQ(d["stylometry"]["candidate_authors"], 50);
+    EXPECT_EQ(d["stylometry"]["real_texts"]["n"], 2);
+    // Every verdict is recorded with both raw replies.
+    size_t verdicts = 0;
+    std::istringstream records(slurp(out() / "records.jsonl"));
+    for (std::string line; std::getline(records, line);) {
+        auto rec = nlohmann::json::parse(line);
+        if (rec["key"].get<std::string>().starts_with("verdict/")) {
+            ++verdicts;
+            EXPECT_TRUE(rec["method_as_a"].contains("raw"));
+            EXPECT_TRUE(rec["method_as_b"].contains("raw"));
+        }
+    }
+    EXPECT_EQ(verdicts, 2u);
+    auto log = nlohmann::json::parse(slurp(dir_ / "first.json"));
+    EXPECT_GT(log["generator"]["calls"].get<int>(), 0);
+}
+
+TEST_F(EvalAuthorship, ARerunMakesNoModelCalls) {
+    ASSERT_EQ(first_->exit_code, 0) << first_->err;
+    const std::string before = slurp(out() / "report.json");
+    CliRun again = run("second.json");
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    auto log = nlohmann::json::parse(slurp(dir_ / "second.json"));
+    EXPECT_EQ(log["generator"]["calls"], 0);
+    auto a = nlohmann::json::parse(before);
+    auto b = nlohmann::json::parse(slurp(out() / "report.json"));
+    EXPECT_EQ(a["data"]["datasets"], b["data"]["datasets"]);
+}
+
+TEST_F(EvalAuthorship, TheReportRendersInHeadlessChromium) {
+    ASSERT_EQ(first_->exit_code, 0) << first_->err;
+    if (std::system("command -v chromium >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+    const std::string cmd = std::string(HYPERALIGN_SOURCE_DIR) + "/scripts/check-report.sh " +
+                            out().string() + " >" + (dir_ / "check.txt").string() + " 2>&1";
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "check.txt");
+    EXPECT_TRUE(fs::exists(out() / "report.png"));
+    EXPECT_GT(fs::file_size(out() / "report.png"), 10000u);
+}
+
+TEST_F(EvalAuthorship, BadArgumentsFailWithTheirExitCodes) {
+    const std::string model = hyperalign::testing::test_model_path();
+    CliRun r = hyperalign::testing::run_cli(
+        "eval authorship --dataset ccat50 --authors Nobody --generator " + model + " --judge " +
+            model + " --out " + (dir_ / "bad").string(),
+        dir_ / "cli");
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("Nobody"), std::string::npos) << r.err;
+    CliRun m = hyperalign::testing::run_cli(
+        "eval authorship --dataset ccat50 --methods few_shot,telepathy --generator " + model +
+            " --judge " + model + " --out " + (dir_ / "bad2").string(),
+        dir_ / "cli");
+    EXPECT_EQ(m.exit_code, 3) << m.err;
+}
+
+}  // namespace

@@ -1,0 +1,202 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "hyperalign/eval/authorship.hpp"
+#include "support/scripted_backend.hpp"
+
+namespace hyperalign::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScriptedBackend;
+
+const std::string kFixtures = std::string(HYPERALIGN_TEST_FIXTURES) + "/authorship/";
+
+// The generator writes "plain answer" without a system message (zero_shot) and "styled answer,
+// much longer than the plain one" with one (few_shot), so a judge can tell the methods apart.
+std::string generator_script(const llm::ChatRequest& r) {
+    for (const auto& m : r.messages) {
+        if (m.role == "system")
+            return "styled answer, much longer than the plain one";
+    }
+    return "plain answer";
+}
+
+std::string all_text(const llm::ChatRequest& r) {
+    std::string s;
+    for (const auto& m : r.messages)
+        s += m.content + "\n";
+    return s;
+}
+
+// Which candidate the judge is shown first: 'P' when "plain answer" comes first after
+// "Candidate A:".
+char first_shown(const llm::ChatRequest& r) {
+    const std::string s = all_text(r);
+    const size_t a = s.find("Candidate A:");
+    const size_t plain = s.find("plain answer", a);
+    const size_t styled = s.find("styled answer", a);
+    return plain < styled ? 'P' : 'S';
+}
+
+std::string verdict(const char* winner) {
+    return fmt::format(R"({{"winner": "{}"}})", winner);
+}
+
+class AuthorshipEval : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        dir_ = fs::temp_directory_path() /
+               fmt::format("hyperalign-authorship-{}-{}", getpid(), info->name());
+        fs::remove_all(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    AuthorshipConfig config(std::vector<std::string> methods = {"zero_shot", "few_shot"}) const {
+        AuthorshipConfig c;
+        c.datasets = {kFixtures + "tiny.jsonl"};
+        c.methods = std::move(methods);
+        c.baseline = "few_shot";
+        c.demos = 2;
+        c.bootstrap_resamples = 200;
+        c.out = dir_;
+        return c;
+    }
+
+    // Runs with a judge script; returns zero_shot's win rate against few_shot.
+    double win_rate(const ScriptedBackend::Script& judge_script, nlohmann::ordered_json* comp = nullptr) {
+        ScriptedBackend gen(generator_script), judge(judge_script);
+        llm::Client g(gen), j(judge);
+        auto out = run_authorship(g, j, config());
+        EXPECT_TRUE(out.ok()) << out.error().describe();
+        if (!out.ok())
+            return -1;
+        const auto& c = out.value().results["datasets"][0]["comparisons"][0];
+        EXPECT_EQ(c["method"], "zero_shot");
+        EXPECT_EQ(c["opponent"], "few_shot");
+        if (comp)
+            *comp = c;
+        return c["win_rate"].get<double>();
+    }
+
+    fs::path dir_;
+};
+
+TEST_F(AuthorshipEval, AJudgePreferringTheMethodGivesOne) {
+    auto judge = [](const llm::ChatRequest& r) { return verdict(first_shown(r) == 'P' ? "A" : "B"); };
+    nlohmann::ordered_json c;
+    EXPECT_DOUBLE_EQ(win_rate(judge, &c), 1.0);
+    EXPECT_EQ(c["wins"], 2);
+    EXPECT_EQ(c["ties"], 0);
+}
+
+TEST_F(AuthorshipEval, AJudgePreferringTheBaselineGivesZero) {
+    auto judge = [](const llm::ChatRequest& r) { return verdict(first_shown(r) == 'P' ? "B" : "A"); };
+    nlohmann::ordered_json c;
+    EXPECT_DOUBLE_EQ(win_rate(judge, &c), 0.0);
+    EXPECT_EQ(c["losses"], 2);
+}
+
+TEST_F(AuthorshipEval, AJudgeAlwaysSayingAGivesTies) {
+    auto judge = [](const llm::ChatRequest&) { return verdict("A"); };
+    nlohmann::ordered_json c;
+    EXPECT_DOUBLE_EQ(win_rate(judge, &c), 0.5);
+    EXPECT_EQ(c["ties"], 2);
+    EXPECT_EQ(c["wins"], 0);
+}
+
+TEST_F(AuthorshipEval, ARerunMakesNoModelCallsAndKeepsTheResult) {
+    auto judge_script = [](const llm::ChatRequest& r) {
+        return verdict(first_shown(r) == 'P' ? "A" : "B");
+    };
+    ScriptedBackend gen(generator_script), judge(judge_script);
+    {
+        llm::Client g(gen), j(judge);
+        auto out = run_authorship(g, j, config());
+        ASSERT_TRUE(out.ok()) << out.error().describe();
+    }
+    // 2 tasks x 2 methods; 2 tasks x 2 orders.
+    EXPECT_EQ(gen.requests.size(), 4u);
+    EXPECT_EQ(judge.requests.size(), 4u);
+    llm::Client g(gen), j(judge);
+    auto again = run_authorship(g, j, config());
+    ASSERT_TRUE(again.ok()) << again.error().describe();
+    EXPECT_EQ(gen.requests.size(), 4u);
+    EXPECT_EQ(judge.requests.size(), 4u);
+    EXPECT_DOUBLE_EQ(again.value().results["datasets"][0]["comparisons"][0]["win_rate"].get<double>(), 1.0);
+}
+
+TEST_F(AuthorshipEval, OtherSettingsInTheSameFolderAreRefused) {
+    ScriptedBackend gen(generator_script), judge([](const llm::ChatRequest&) { return verdict("A"); });
+    llm::Client g(gen), j(judge);
+    ASSERT_TRUE(run_authorship(g, j, config()).ok());
+    auto c = config();
+    c.seed = 7;
+    auto out = run_authorship(g, j, c);
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.error().code, ErrorCode::invalid_input);
+    EXPECT_EQ(out.error().field, "seed");
+}
+
+TEST_F(AuthorshipEval, ExternalGenerationsAreJudgedLikeAMethod) {
+    // The external texts contain neither marker: a judge preferring "external" wins for it.
+    auto judge = [](const llm::ChatRequest& r) {
+        const std::string s = all_text(r);
+        const size_t a = s.find("Candidate A:");
+        return verdict(s.find("external", a) < s.find("styled answer", a) ? "A" : "B");
+    };
+    ScriptedBackend gen(generator_script), j(judge);
+    llm::Client gc(gen), jc(j);
+    auto out = run_authorship(gc, jc, config({"external:" + kFixtures + "external.jsonl", "few_shot"}));
+    ASSERT_TRUE(out.ok()) << out.error().describe();
+    const auto& c = out.value().results["datasets"][0]["comparisons"][0];
+    EXPECT_DOUBLE_EQ(c["win_rate"].get<double>(), 1.0);
+    EXPECT_EQ(gen.requests.size(), 2u);  // only few_shot is generated
+}
+
+TEST_F(AuthorshipEval, MissingExternalRowsFailBeforeAnyModelCall) {
+    ScriptedBackend gen(generator_script), judge([](const llm::ChatRequest&) { return verdict("A"); });
+    llm::Client g(gen), j(judge);
+    auto out = run_authorship(g, j, config({"external:" + kFixtures + "external_partial.jsonl", "few_shot"}));
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.error().field, "id");
+    EXPECT_NE(out.error().message.find("t2"), std::string::npos);
+    EXPECT_TRUE(gen.requests.empty());
+    auto bad = load_external_generations(kFixtures + "external_bad.jsonl");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().line, 1);
+    EXPECT_EQ(bad.error().field, "text");
+}
+
+TEST_F(AuthorshipEval, GarbageVerdictsAreTiesNotErrors) {
+    nlohmann::ordered_json c;
+    EXPECT_DOUBLE_EQ(win_rate([](const llm::ChatRequest&) { return std::string("no idea {"); }, &c), 0.5);
+    EXPECT_EQ(c["ties"], 2);
+    EXPECT_EQ(c["invalid_verdicts"], 4);
+}
+
+TEST_F(AuthorshipEval, ReportHasTheTablesAndCharts) {
+    ScriptedBackend gen(generator_script), judge([](const llm::ChatRequest&) { return verdict("A"); });
+    llm::Client g(gen), j(judge);
+    auto out = run_authorship(g, j, config());
+    ASSERT_TRUE(out.ok()) << out.error().describe();
+    const Report& r = out.value().report;
+    ASSERT_EQ(r.bars.size(), 1u);
+    ASSERT_EQ(r.bars[0].points.size(), 1u);
+    EXPECT_EQ(r.bars[0].points[0].series, "zero_shot");
+    ASSERT_EQ(r.heatmaps.size(), 1u);
+    EXPECT_EQ(r.heatmaps[0].rows, (std::vector<std::string>{"ann", "bob"}));
+    // Stylometry ran over the two authors' training texts; t2 has no gold text.
+    const auto& s = out.value().results["datasets"][0]["stylometry"];
+    EXPECT_EQ(s["candidate_authors"], 2);
+    EXPECT_EQ(s["real_texts"]["n"], 1);
+    EXPECT_EQ(s["methods"]["zero_shot"]["n"], 2);
+}
+
+}  // namespace
+}  // namespace hyperalign::eval
