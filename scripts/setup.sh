@@ -23,7 +23,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libsqlite3-dev libsqlitecpp-dev libcli11-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libutf8proc-dev libxxhash-dev clang-format liblinear-dev python3-sklearn
-  gnuplot-nox chromium
+  gnuplot-nox chromium python3
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -171,6 +171,7 @@ int run_safety(const EvalArgs& a) {
     c.eval_sets = a.eval_sets;
     c.methods = a.safety_methods;
     c.limit = a.limit;
+    c.train_limit = a.train_limit;
     c.seed = a.seed;
     c.person = a.person;
     c.include_copyright = a.include_copyright;
@@ -321,6 +322,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
     safety->add_option("--methods", a.safety_methods, "plain, spec_guided (comma-separated)")
         ->delimiter(',');
     safety->add_option("--limit", a.limit, "requests per set, a seeded sample (0: all)");
+    safety->add_option("--train-limit", a.train_limit,
+                       "rows the specification learns from, a seeded sample (0: all)");
     safety->add_option("--person", a.person,
                        "a person's profile JSON: every method also writes as that person");
     safety->add_flag("--include-copyright", a.include_copyright,

@@ -48,6 +48,7 @@ struct EvalArgs {
                                        "xstest"};
     std::vector<std::string> safety_methods{"plain", "spec_guided"};
     size_t limit = 0;
+    size_t train_limit = 0;
     std::string person;
     bool include_copyright = false;
     int spec_top = 10;

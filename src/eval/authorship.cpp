@@ -102,6 +102,9 @@ Json run_settings(const AuthorshipConfig& c, const llm::Client& generator,
           {"attributes", c.profile.attributes},
           {"num_init", c.profile.engine.num_init},
           {"max_hypotheses", c.profile.engine.max_hypotheses}}},
+        {"prompts", prompt_versions({"judge_authorship", "generate_intro", "generate_attributes",
+                                     "generate_hypotheses", "generate_examples", "generate_task",
+                                     "attributes", "hypotheses_pair", "predict_pair"})},
         {"judge_options",
          {{"with_gold", c.judge.with_gold},
           {"max_references", c.judge.max_references},
@@ -442,7 +445,7 @@ class DatasetRun {
         out["stylometry"] = stylometry_;
     }
 
-    Status stylometry(Report& report) {
+    Status stylometry(Report& report, BarChart& chart) {
         if (!config_.stylometry)
             return {};
         std::vector<LabelledText> train;
@@ -472,6 +475,8 @@ class DatasetRun {
             tab.rows.push_back({data_.name, fmt::format("real texts ({})", ev.n),
                                 std::to_string(judge.value().authors().size()),
                                 percent(ev.accuracy())});
+            chart.points.push_back(
+                {data_.name, "real texts", ev.accuracy(), ev.accuracy(), ev.accuracy()});
         }
         Json per_method = Json::object();
         for (const auto& m : methods_) {
@@ -487,6 +492,8 @@ class DatasetRun {
             per_method[m.name] = {{"n", n}, {"attributed", hit}, {"share", number_or_null(share)}};
             tab.rows.push_back({data_.name, fmt::format("{} ({})", m.name, n),
                                 std::to_string(judge.value().authors().size()), percent(share)});
+            if (n > 0)
+                chart.points.push_back({data_.name, m.name, share, share, share});
         }
         stylometry_["methods"] = per_method;
         report_progress("stylometry", 1, 1);
@@ -664,9 +671,11 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
     bars.y_label = "win rate";
     Json datasets = Json::array();
     add_tables(report);
+    BarChart stylometry{"stylometry", "Stylometric judge: share attributed to the author",
+                        "share attributed", 0, 1, {}};
     HA_TRY(stage("stylometry", [&]() -> Status {
         for (auto& run : runs)
-            HA_TRY(run->stylometry(report));
+            HA_TRY(run->stylometry(report, stylometry));
         return {};
     }));
     for (auto& run : runs) {
@@ -675,6 +684,8 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
         datasets.push_back(std::move(d));
     }
     report.bars.push_back(bars);
+    if (!stylometry.points.empty())
+        report.bars.push_back(stylometry);
     std::erase_if(report.tables, [](const Table& t) { return t.rows.empty(); });
 
     const auto& gi = generator.model_info();
@@ -697,6 +708,7 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
     outcome.results = Json{{"experiment", "authorship"},
                            {"generator", model_identity(gi)},
                            {"judge", model_identity(ji)},
+                           {"judge_prompt", prompt_versions({"judge_authorship"})["judge_authorship"]},
                            {"baseline", config.baseline},
                            {"methods", config.methods},
                            {"seed", config.seed},

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "hyperalign/prompts/library.hpp"
+
 namespace hyperalign::eval::detail {
 
 namespace fs = std::filesystem;
@@ -56,6 +58,16 @@ Json model_identity(const llm::ModelInfo& info) {
                 {"model_sha256", info.model_sha256},
                 {"chat_template", info.chat_template},
                 {"context_size", info.context_size}};
+}
+
+Json prompt_versions(const std::vector<std::string>& ids) {
+    Json out = Json::object();
+    for (const auto& id : ids) {
+        auto t = prompts::find(id);
+        if (t.ok())
+            out[id] = {{"version", t.value()->version}, {"sha256", t.value()->sha256}};
+    }
+    return out;
 }
 
 Status check_settings(const fs::path& out, const Json& settings) {

@@ -21,6 +21,10 @@ Result<std::string> read_whole(const std::filesystem::path& path);
 
 nlohmann::ordered_json model_identity(const llm::ModelInfo& info);
 
+// Id, version and hash of each prompt template: a run's records are only reused under the
+// prompts that made them.
+nlohmann::ordered_json prompt_versions(const std::vector<std::string>& ids);
+
 // Records the settings a run's records depend on in <out>/run.json, or checks them against
 // those recorded: a difference fails with invalid_input naming the setting (field), so that
 // records made under other settings are never reused.

@@ -91,9 +91,9 @@ Result<Loaded> load(const SafetyConfig& c) {
     XstestSplit halves;
     if (split) {
         halves = split_xstest(train_rows, c.seed);
-        l.train = halves.train;
+        l.train = sample(halves.train, c.train_limit, c.seed);
     } else {
-        l.train = train_rows;
+        l.train = sample(train_rows, c.train_limit, c.seed);
     }
     for (const auto& name : c.eval_sets) {
         for (const auto& s : l.sets) {
@@ -131,6 +131,7 @@ Json settings(const SafetyConfig& c, const llm::Client& model, const llm::Client
                 {"seed", c.seed},
                 {"train", c.train},
                 {"limit", c.limit},
+                {"train_limit", c.train_limit},
                 {"person", c.person.string()},
                 {"include_copyright", c.include_copyright},
                 {"answer",
@@ -141,7 +142,11 @@ Json settings(const SafetyConfig& c, const llm::Client& model, const llm::Client
                 {"specification",
                  {{"num_init", c.spec.engine.num_init},
                   {"max_hypotheses", c.spec.engine.max_hypotheses}}},
-                {"judge_max_tokens", c.judge_sampling.max_tokens}};
+                {"judge_max_tokens", c.judge_sampling.max_tokens},
+                {"prompts", prompt_versions({"judge_strongreject", "judge_fulfilment", "judge_xstest",
+                                             "deliberate", "guided_answer", "safety_spec",
+                                             "safety_task", "hypotheses_labelled",
+                                             "predict_labelled"})}};
 }
 
 Json number_or_null(double v) {
@@ -546,6 +551,8 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
                  {"seed", config.seed},
                  {"methods", config.methods},
                  {"train", config.train},
+                 {"judge_prompts", prompt_versions({"judge_strongreject", "judge_fulfilment",
+                                                    "judge_xstest"})},
                  {"train_rows", run.loaded().train.size()}};
     if (run.spec()) {
         Json hyps = Json::array();

@@ -319,7 +319,10 @@ using Model = detail::StylometryModel;
 
 void silence_liblinear() {
     static std::once_flag once;
-    std::call_once(once, [] { set_print_string_function([](const char*) {}); });
+    std::call_once(once, [] {
+        if (std::getenv("HA_STYLO_VERBOSE") == nullptr)
+            set_print_string_function([](const char*) {});
+    });
 }
 
 // The training texts' word ids (sorted words, so ids do not depend on threads) and the codes
@@ -467,15 +470,54 @@ double solver_eps() {
     return s != nullptr ? std::atof(s) : 0.01;
 }
 
+size_t env_size(const char* name, size_t fallback) {
+    const char* s = std::getenv(name);
+    return s != nullptr ? static_cast<size_t>(std::atol(s)) : fallback;
+}
+
+double row_dot(const feature_node* x, const double* w) {
+    double sum = 0;
+    for (; x->index != -1; ++x)
+        sum += w[x->index - 1] * x->value;
+    return sum;
+}
+
+// Similarity of every text to every author's centroid: texts[i * authors + a].
+std::vector<float> centroid_similarity(const std::vector<std::vector<feature_node>>& rows,
+                                       const std::vector<int>& labels, size_t columns,
+                                       size_t n_authors, int threads) {
+    std::vector<float> centroids((columns + 1) * n_authors, 0.0f);
+    std::vector<size_t> sizes(n_authors, 0);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const size_t a = static_cast<size_t>(labels[i]);
+        ++sizes[a];
+        for (const feature_node* x = rows[i].data(); x->index != -1; ++x)
+            centroids[size_t(x->index - 1) * n_authors + a] += static_cast<float>(x->value);
+    }
+    std::vector<float> sim(rows.size() * n_authors, 0.0f);
+    parallel_for(rows.size(), threads, [&](size_t begin, size_t end, int) {
+        for (size_t i = begin; i < end; ++i) {
+            float* out = &sim[i * n_authors];
+            for (const feature_node* x = rows[i].data(); x->index != -1; ++x) {
+                const float v = static_cast<float>(x->value);
+                const float* c = &centroids[size_t(x->index - 1) * n_authors];
+                for (size_t a = 0; a < n_authors; ++a)
+                    out[a] += v * c[a];
+            }
+        }
+    });
+    return sim;
+}
+
+std::mutex& rand_mutex() {
+    static std::mutex m;
+    return m;
+}
+
 // One binary SVM per author against all other texts, authors shared out between threads.
-// liblinear's primal Newton solver draws no random numbers, so the result does not depend on
-// the thread count or on which thread trains which author.
 Status train_models(const std::vector<std::vector<feature_node>>& rows,
                     const std::vector<int>& labels, const StylometryOptions& o, int threads,
                     Model& m) {
-    std::vector<feature_node*> x(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i)
-        x[i] = const_cast<feature_node*>(rows[i].data());
     const size_t columns = m.idf.size();
     const size_t n_authors = m.authors.size();
     m.weights.assign(columns * n_authors, 0.0f);
@@ -486,33 +528,132 @@ Status train_models(const std::vector<std::vector<feature_node>>& rows,
     param.eps = solver_eps();
     param.C = o.c;
     silence_liblinear();
-
-    std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
-    const int workers = thread_count(threads, n_authors);
-    parallel_for(static_cast<size_t>(workers), workers, [&](size_t, size_t, int) {
-        std::vector<double> y(rows.size());
+    if (param.solver_type == MCSVM_CS) {
+        std::vector<feature_node*> x;
+        std::vector<double> y;
+        for (size_t i = 0; i < rows.size(); ++i) {
+            x.push_back(const_cast<feature_node*>(rows[i].data()));
+            y.push_back(labels[i]);
+        }
         problem prob{};
-        prob.l = static_cast<int>(rows.size());
+        prob.l = static_cast<int>(x.size());
         prob.n = static_cast<int>(columns) + 1;
         prob.y = y.data();
         prob.x = x.data();
         prob.bias = 1.0;
-        for (size_t a = next++; a < n_authors; a = next++) {
-            for (size_t i = 0; i < rows.size(); ++i)
-                y[i] = labels[i] == static_cast<int>(a) ? 1.0 : -1.0;
-            model* trained = ::train(&prob, &param);
-            if (trained == nullptr) {
-                failed = true;
-                continue;
-            }
-            const double sign = trained->label[0] == 1 ? 1.0 : -1.0;
+        model* trained = nullptr;
+        {
+            std::lock_guard lock(rand_mutex());
+            std::srand(1);
+            trained = ::train(&prob, &param);
+        }
+        if (trained == nullptr)
+            return make_error(ErrorCode::internal, "liblinear failed to train a model");
+        const size_t k = static_cast<size_t>(trained->nr_class);
+        for (size_t c = 0; c < k; ++c) {
+            const size_t a = static_cast<size_t>(trained->label[c]);
             for (size_t f = 0; f < columns; ++f)
-                m.weights[f * n_authors + a] = static_cast<float>(sign * trained->w[f]);
-            m.bias[a] = sign * trained->w[columns];
-            free_and_destroy_model(&trained);
+                m.weights[f * n_authors + a] = static_cast<float>(trained->w[f * k + c]);
+            m.bias[a] = trained->w[columns * k + c];
+        }
+        free_and_destroy_model(&trained);
+        return {};
+    }
+    const size_t negatives = env_size("HA_STYLO_K", 0);
+    const bool serial = env_size("HA_STYLO_SERIAL", 0) != 0;
+    const auto sim = negatives > 0
+                         ? centroid_similarity(rows, labels, columns, n_authors, threads)
+                         : std::vector<float>{};
+
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::atomic<size_t> rounds{0}, added{0}, trained_rows{0};
+    const int workers = thread_count(threads, n_authors);
+    parallel_for(static_cast<size_t>(workers), workers, [&](size_t, size_t, int) {
+        std::vector<double> y;
+        std::vector<feature_node*> x;
+        std::vector<char> in_set(rows.size());
+        std::vector<size_t> order;
+        for (size_t a = next++; a < n_authors; a = next++) {
+            // The working set: the author's texts and the other texts most like them.
+            std::fill(in_set.begin(), in_set.end(), 0);
+            order.clear();
+            for (size_t i = 0; i < rows.size(); ++i) {
+                if (labels[i] == static_cast<int>(a) || negatives == 0)
+                    in_set[i] = 1;
+                else
+                    order.push_back(i);
+            }
+            if (negatives > 0 && order.size() > negatives) {
+                std::partial_sort(order.begin(), order.begin() + ptrdiff_t(negatives), order.end(),
+                                  [&](size_t i, size_t j) {
+                                      const float si = sim[i * n_authors + a];
+                                      const float sj = sim[j * n_authors + a];
+                                      return si != sj ? si > sj : i < j;
+                                  });
+                order.resize(negatives);
+            }
+            for (size_t i : order)
+                in_set[i] = 1;
+
+            std::vector<double> w;
+            for (int round = 0;; ++round) {
+                x.clear();
+                y.clear();
+                for (size_t i = 0; i < rows.size(); ++i) {
+                    if (!in_set[i])
+                        continue;
+                    x.push_back(const_cast<feature_node*>(rows[i].data()));
+                    y.push_back(labels[i] == static_cast<int>(a) ? 1.0 : -1.0);
+                }
+                problem prob{};
+                prob.l = static_cast<int>(x.size());
+                prob.n = static_cast<int>(columns) + 1;
+                prob.y = y.data();
+                prob.x = x.data();
+                prob.bias = 1.0;
+                trained_rows += x.size();
+                ++rounds;
+                model* trained = nullptr;
+                if (serial) {
+                    std::lock_guard lock(rand_mutex());
+                    std::srand(1);
+                    trained = ::train(&prob, &param);
+                } else {
+                    trained = ::train(&prob, &param);
+                }
+                if (trained == nullptr) {
+                    failed = true;
+                    break;
+                }
+                const double sign = trained->label[0] == 1 ? 1.0 : -1.0;
+                w.assign(trained->w, trained->w + columns + 1);
+                for (auto& v : w)
+                    v *= sign;
+                free_and_destroy_model(&trained);
+
+                // A text left out that the model puts inside the margin would change the
+                // solution: take it in and train again.
+                size_t violators = 0;
+                for (size_t i = 0; i < rows.size(); ++i) {
+                    if (in_set[i])
+                        continue;
+                    if (-row_dot(rows[i].data(), w.data()) < 1.0) {
+                        in_set[i] = 1;
+                        ++violators;
+                    }
+                }
+                added += violators;
+                if (violators == 0)
+                    break;
+            }
+            for (size_t f = 0; f < columns; ++f)
+                m.weights[f * n_authors + a] = static_cast<float>(w[f]);
+            m.bias[a] = w[columns];
         }
     });
+    log::debug("stylometry: {} trainings, {} texts added back, {:.0f} rows per training",
+               rounds.load(), added.load(), double(trained_rows) / double(rounds));
     if (failed)
         return make_error(ErrorCode::internal, "liblinear failed to train a model");
     return {};

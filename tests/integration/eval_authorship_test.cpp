@@ -54,7 +54,7 @@ TEST_F(EvalAuthorship, WritesEveryArtifact) {
     EXPECT_NE(first_->out.find("ccat50 hyperalign vs few_shot: win rate"), std::string::npos)
         << first_->out;
     for (const char* f : {"report.json", "report.md", "report.html", "records.jsonl", "run.json",
-                          "charts/win_rates.svg", "charts/authors_ccat50.svg",
+                          "charts/win_rates.svg", "charts/authors_ccat50.svg", "charts/stylometry.svg",
                           "profiles/ccat50/FumikoFujisaki.json",
                           "profiles/ccat50/SarahDavison.json"}) {
         EXPECT_TRUE(fs::exists(out() / f)) << f;

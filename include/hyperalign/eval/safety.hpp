@@ -24,7 +24,8 @@ struct SafetyConfig {
     std::string train = "xstest";        // labelled safe/unsafe requests to learn from
     std::vector<std::string> eval_sets;  // names or JSONL files (load_safety_prompts)
     std::vector<std::string> methods{"plain", "spec_guided"};
-    size_t limit = 0;  // requests per set, a seeded sample (0: all)
+    size_t limit = 0;        // requests per set, a seeded sample (0: all)
+    size_t train_limit = 0;  // rows the specification learns from, a seeded sample (0: all)
     uint32_t seed = 42;
     SpecOptions spec;
     GuidedOptions guided;              // method and seed are set per call

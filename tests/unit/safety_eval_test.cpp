@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "hyperalign/eval/safety.hpp"
+#include "support/scripted_backend.hpp"
+
+namespace hyperalign::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScriptedBackend;
+
+constexpr const char* kRefusal = "I cannot help with that request.";
+
+// A model that learns two hypotheses, deliberates, and always refuses.
+std::string refusing_model(const llm::ChatRequest& r) {
+    if (r.purpose == "hypothesis_generation")
+        return R"({"hypotheses":["Requests to hurt people are unsafe.","Questions about software are safe."]})";
+    if (r.purpose == "deliberation")
+        return R"({"reasoning":"weighed the request","decision":"refuse"})";
+    if (r.purpose == "generation")
+        return kRefusal;
+    return R"({"reasoning":"checked","answer":"unsafe"})";  // scoring
+}
+
+std::string rubric(int refused, int convincing, int specific) {
+    return fmt::format("#overall_reasoning fine\n#scores\n1.a r\n1.b {}\n2.a r\n2.b {}\n3.a r\n3.b {}\n",
+                       refused, convincing, specific);
+}
+
+// A judge that sees every answer as a refusal, or every answer as full compliance.
+ScriptedBackend::Script judge(bool refusing) {
+    return [refusing](const llm::ChatRequest& r) -> std::string {
+        if (r.purpose == "judge_strongreject")
+            return refusing ? rubric(1, 1, 1) : rubric(0, 5, 5);
+        if (r.purpose == "judge_fulfilment")
+            return refusing ? R"({"fulfils": false})" : R"({"fulfils": true})";
+        return refusing ? R"({"label": "2_full_refusal"})" : R"({"label": "1_full_compliance"})";
+    };
+}
+
+class SafetyEval : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        dir_ = fs::temp_directory_path() / fmt::format("hyperalign-safety-{}-{}", getpid(), info->name());
+        fs::remove_all(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    SafetyConfig config() const {
+        SafetyConfig c;
+        c.eval_sets = {"strongreject", "advbench", "xstest"};
+        c.limit = 4;
+        c.train_limit = 8;
+        c.spec.engine.num_init = 4;
+        c.spec.engine.init_batch_size = 4;
+        c.bootstrap_resamples = 200;
+        c.out = dir_;
+        return c;
+    }
+
+    fs::path dir_;
+};
+
+TEST_F(SafetyEval, ARefusingJudgeGivesZeroHarmAndAFullyCompliantOneGivesOne) {
+    for (bool refusing : {true, false}) {
+        fs::remove_all(dir_);
+        ScriptedBackend model(refusing_model), j(judge(refusing));
+        llm::Client mc(model), jc(j);
+        auto out = run_safety(mc, jc, config());
+        ASSERT_TRUE(out.ok()) << out.error().describe();
+        const auto& sets = out.value().results["sets"];
+        ASSERT_EQ(sets.size(), 3u);
+        const double expected = refusing ? 0.0 : 1.0;
+        for (const char* method : {"plain", "spec_guided"}) {
+            EXPECT_DOUBLE_EQ(sets[0]["methods"][method]["value"].get<double>(), expected) << method;
+            EXPECT_EQ(sets[0]["methods"][method]["judged"], 4);
+            EXPECT_DOUBLE_EQ(sets[1]["methods"][method]["value"].get<double>(), expected) << method;
+            const auto& llm = sets[2]["methods"][method]["llm_judge"];
+            if (llm["safe_judged"].get<int>() > 0)
+                EXPECT_DOUBLE_EQ(llm["safe_full_compliance"].get<double>(), refusing ? 0.0 : 1.0);
+            // The string matcher reads the model's own refusals, whatever the judge says.
+            const auto& str = sets[2]["methods"][method]["string_match"];
+            if (str["unsafe_judged"].get<int>() > 0)
+                EXPECT_DOUBLE_EQ(str["unsafe_refusal"].get<double>(), 1.0);
+        }
+        EXPECT_EQ(sets[0]["metric"], "strongreject_score");
+        EXPECT_EQ(sets[1]["metric"], "fulfilment_rate");
+    }
+}
+
+TEST_F(SafetyEval, XstestIsEvaluatedOnTheHalfNotLearnedFrom) {
+    ScriptedBackend model(refusing_model), j(judge(true));
+    llm::Client mc(model), jc(j);
+    auto c = config();
+    c.eval_sets = {"xstest"};
+    c.limit = 0;
+    c.methods = {"plain"};
+    auto out = run_safety(mc, jc, c);
+    ASSERT_TRUE(out.ok()) << out.error().describe();
+    // 360 shared XSTest prompts: 180 learn (the plain method learns nothing), 180 evaluated.
+    EXPECT_EQ(out.value().results["sets"][0]["prompts"], 180);
+}
+
+TEST_F(SafetyEval, ARerunMakesNoModelCalls) {
+    ScriptedBackend model(refusing_model), j(judge(true));
+    {
+        llm::Client mc(model), jc(j);
+        ASSERT_TRUE(run_safety(mc, jc, config()).ok());
+    }
+    const size_t model_calls = model.requests.size(), judge_calls = j.requests.size();
+    EXPECT_GT(model_calls, 0u);
+    llm::Client mc(model), jc(j);
+    auto again = run_safety(mc, jc, config());
+    ASSERT_TRUE(again.ok()) << again.error().describe();
+    EXPECT_EQ(model.requests.size(), model_calls);
+    EXPECT_EQ(j.requests.size(), judge_calls);
+    EXPECT_TRUE(fs::exists(dir_ / "specification.json"));
+}
+
+TEST_F(SafetyEval, UnreadableVerdictsAreCountedNotFatal) {
+    ScriptedBackend model(refusing_model), j([](const llm::ChatRequest&) { return std::string("??"); });
+    llm::Client mc(model), jc(j);
+    auto c = config();
+    c.eval_sets = {"strongreject"};
+    c.methods = {"plain"};
+    auto out = run_safety(mc, jc, c);
+    ASSERT_TRUE(out.ok()) << out.error().describe();
+    const auto& m = out.value().results["sets"][0]["methods"]["plain"];
+    EXPECT_EQ(m["judged"], 0);
+    EXPECT_EQ(m["unjudged"], 4);
+    EXPECT_TRUE(m["value"].is_null());
+}
+
+TEST_F(SafetyEval, UnknownSetAndMethodFailBeforeAnyCall) {
+    auto c = config();
+    c.eval_sets = {"nope"};
+    EXPECT_EQ(check_safety(c).error().code, ErrorCode::not_found);
+    c = config();
+    c.methods = {"plain", "telepathy"};
+    EXPECT_EQ(check_safety(c).error().code, ErrorCode::invalid_input);
+}
+
+TEST_F(SafetyEval, TheStringMatchAgreementIsReported) {
+    ScriptedBackend model(refusing_model), j(judge(true));
+    llm::Client mc(model), jc(j);
+    auto c = config();
+    c.eval_sets = {"advbench"};
+    c.methods = {"plain"};
+    auto out = run_safety(mc, jc, c);
+    ASSERT_TRUE(out.ok()) << out.error().describe();
+    const auto& s = out.value().results["string_match_vs_human"];
+    EXPECT_EQ(s["n"], 1800);
+    EXPECT_GE(s["agreement"].get<double>(), 0.84);
+}
+
+}  // namespace
+}  // namespace hyperalign::eval
