@@ -186,9 +186,12 @@ TEST_F(AuthorshipEval, ReportHasTheTablesAndCharts) {
     auto out = run_authorship(g, j, config());
     ASSERT_TRUE(out.ok()) << out.error().describe();
     const Report& r = out.value().report;
-    ASSERT_EQ(r.bars.size(), 1u);
+    ASSERT_EQ(r.bars.size(), 2u);
     ASSERT_EQ(r.bars[0].points.size(), 1u);
     EXPECT_EQ(r.bars[0].points[0].series, "zero_shot");
+    // Stylometry: the real texts, then each method.
+    ASSERT_EQ(r.bars[1].points.size(), 3u);
+    EXPECT_EQ(r.bars[1].points[0].series, "real texts");
     ASSERT_EQ(r.heatmaps.size(), 1u);
     EXPECT_EQ(r.heatmaps[0].rows, (std::vector<std::string>{"ann", "bob"}));
     // Stylometry ran over the two authors' training texts; t2 has no gold text.
