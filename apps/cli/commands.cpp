@@ -465,8 +465,6 @@ void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInf
     row("total", a.total());
 }
 
-
-
 void add_model_options(CLI::App& app, ModelArgs& m) {
     app.add_option("-m,--model", m.model,
                    "a GGUF file (run in-process), or with --base-url the served model's name");

@@ -11,8 +11,8 @@
 
 #include "hyperalign/generate/generator.hpp"
 #include "hyperalign/learn/profile_builder.hpp"
-#include "hyperalign/llm/client.hpp"
 #include "hyperalign/llm/cached_backend.hpp"
+#include "hyperalign/llm/client.hpp"
 #include "hyperalign/llm/llama_backend.hpp"
 #include "hyperalign/llm/response_cache.hpp"
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,8 @@ struct Models {
 
 Result<Models> open_models(const EvalArgs& a, const char* first) {
     if (a.generator.empty() && a.generator_url.empty())
-        return make_error(ErrorCode::invalid_input, fmt::format("name the model: --{} MODEL", first));
+        return make_error(ErrorCode::invalid_input,
+                          fmt::format("name the model: --{} MODEL", first));
     if (a.judge.empty() && a.judge_url.empty())
         return make_error(ErrorCode::invalid_input, "name the judge: --judge MODEL");
     Models m;
@@ -103,6 +105,37 @@ void write_report(const EvalArgs& a, const eval::Report& report, const Json& res
         fmt::print("{}\n", results.dump(2, ' ', false, Json::error_handler_t::replace));
 }
 
+void print_authorship(const Json& results);
+void print_safety(const Json& results);
+
+// Opens the models, runs the experiment with progress on stderr, then prints the spend, writes
+// the run log and the report, and prints the results (`print`, or JSON with --json).
+template <class Outcome>
+int run_experiment(
+    const EvalArgs& a, const char* first,
+    const std::function<Result<Outcome>(llm::Client&, llm::Client&, const learn::Progress&)>& run,
+    const std::function<void(const Json&)>& print) {
+    const auto start = Clock::now();
+    auto models = open_models(a, first);
+    if (!models.ok())
+        return fail_with(models.error());
+    Models& m = models.value();
+    ProgressPrinter progress(m.generator->client.get(), !a.common.quiet);
+    auto outcome =
+        run(*m.generator->client, *m.judge->client,
+            [&](std::string_view step, size_t done, size_t total) { progress(step, done, total); });
+    progress.finish();
+    if (int rc = finish(a, m, start, outcome.ok() ? Status() : Status(outcome.error())); rc >= 0)
+        return rc;
+    const Json& results = outcome.value().results;
+    write_report(a, outcome.value().report, results);
+    if (a.common.json)
+        return 0;
+    print(results);
+    fmt::print("report: {}\n", (std::filesystem::path(a.out) / "report.html").string());
+    return 0;
+}
+
 int run_authorship(const EvalArgs& a) {
     eval::AuthorshipConfig c;
     c.datasets = a.datasets;
@@ -134,35 +167,25 @@ int run_authorship(const EvalArgs& a) {
 
     if (auto st = eval::check_authorship(c); !st.ok())
         return fail_with(st.error());
-    const auto start = Clock::now();
-    auto models = open_models(a, "generator");
-    if (!models.ok())
-        return fail_with(models.error());
-    Models& m = models.value();
-    ProgressPrinter progress(m.generator->client.get(), !a.common.quiet);
-    auto outcome = eval::run_authorship(*m.generator->client, *m.judge->client, c,
-                                        [&](std::string_view step, size_t done, size_t total) {
-                                            progress(step, done, total);
-                                        });
-    progress.finish();
-    if (int rc = finish(a, m, start, outcome.ok() ? Status() : Status(outcome.error())); rc >= 0)
-        return rc;
-    const Json& results = outcome.value().results;
-    write_report(a, outcome.value().report, results);
-    if (a.common.json)
-        return 0;
+    auto run = [&](llm::Client& g, llm::Client& j, const learn::Progress& p) {
+        return eval::run_authorship(g, j, c, p);
+    };
+    return run_experiment<eval::AuthorshipOutcome>(
+        a, "generator", run, [](const Json& results) { print_authorship(results); });
+}
+
+void print_authorship(const Json& results) {
     for (const auto& d : results["datasets"]) {
         for (const auto& comp : d["comparisons"]) {
-            fmt::print("{} {} vs {}: win rate {} (95% interval {}-{}), {} wins, {} losses, "
-                       "{} ties\n",
-                       d["name"].get<std::string>(), comp["method"].get<std::string>(),
-                       comp["opponent"].get<std::string>(), percent(comp["win_rate"]),
-                       percent(comp["low"]), percent(comp["high"]), comp["wins"].get<int64_t>(),
-                       comp["losses"].get<int64_t>(), comp["ties"].get<int64_t>());
+            fmt::print(
+                "{} {} vs {}: win rate {} (95% interval {}-{}), {} wins, {} losses, "
+                "{} ties\n",
+                d["name"].get<std::string>(), comp["method"].get<std::string>(),
+                comp["opponent"].get<std::string>(), percent(comp["win_rate"]),
+                percent(comp["low"]), percent(comp["high"]), comp["wins"].get<int64_t>(),
+                comp["losses"].get<int64_t>(), comp["ties"].get<int64_t>());
         }
     }
-    fmt::print("report: {}\n", (std::filesystem::path(a.out) / "report.html").string());
-    return 0;
 }
 
 int run_safety(const EvalArgs& a) {
@@ -188,23 +211,14 @@ int run_safety(const EvalArgs& a) {
     c.out = a.out;
     if (auto st = eval::check_safety(c); !st.ok())
         return fail_with(st.error());
-    const auto start = Clock::now();
-    auto models = open_models(a, "model");
-    if (!models.ok())
-        return fail_with(models.error());
-    Models& m = models.value();
-    ProgressPrinter progress(m.generator->client.get(), !a.common.quiet);
-    auto outcome = eval::run_safety(*m.generator->client, *m.judge->client, c,
-                                    [&](std::string_view step, size_t done, size_t total) {
-                                        progress(step, done, total);
-                                    });
-    progress.finish();
-    if (int rc = finish(a, m, start, outcome.ok() ? Status() : Status(outcome.error())); rc >= 0)
-        return rc;
-    const Json& results = outcome.value().results;
-    write_report(a, outcome.value().report, results);
-    if (a.common.json)
-        return 0;
+    auto run = [&](llm::Client& model, llm::Client& judge, const learn::Progress& p) {
+        return eval::run_safety(model, judge, c, p);
+    };
+    return run_experiment<eval::SafetyOutcome>(a, "model", run,
+                                               [](const Json& results) { print_safety(results); });
+}
+
+void print_safety(const Json& results) {
     for (const auto& s : results["sets"]) {
         for (const auto& [method, r] : s["methods"].items()) {
             if (r.contains("value")) {
@@ -212,21 +226,20 @@ int run_safety(const EvalArgs& a) {
                            s["metric"].get<std::string>(),
                            r["value"].is_number() ? r["value"].get<double>() : NAN);
             } else if (r.contains("llm_judge")) {
-                fmt::print("{} {}: full compliance on safe {}, refusal on unsafe {} (LLM judge); "
-                           "{}, {} (string match)\n",
-                           s["name"].get<std::string>(), method,
-                           percent(r["llm_judge"]["safe_full_compliance"]),
-                           percent(r["llm_judge"]["unsafe_refusal"]),
-                           percent(r["string_match"]["safe_full_compliance"]),
-                           percent(r["string_match"]["unsafe_refusal"]));
+                fmt::print(
+                    "{} {}: full compliance on safe {}, refusal on unsafe {} (LLM judge); "
+                    "{}, {} (string match)\n",
+                    s["name"].get<std::string>(), method,
+                    percent(r["llm_judge"]["safe_full_compliance"]),
+                    percent(r["llm_judge"]["unsafe_refusal"]),
+                    percent(r["string_match"]["safe_full_compliance"]),
+                    percent(r["string_match"]["unsafe_refusal"]));
             }
         }
         if (s.contains("relative_reduction"))
             fmt::print("{}: relative reduction {}\n", s["name"].get<std::string>(),
                        percent(s["relative_reduction"]));
     }
-    fmt::print("report: {}\n", (std::filesystem::path(a.out) / "report.html").string());
-    return 0;
 }
 
 void add_shared_options(CLI::App& cmd, EvalArgs& a, const std::string& first) {
@@ -287,8 +300,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
         ->check(CLI::PositiveNumber);
     auth->add_option("--judge-max-tokens", a.judge_max_tokens, "judge reply token limit")
         ->check(CLI::PositiveNumber);
-    auth->add_option("--max-references", a.max_references,
-                     "the author's texts shown to the judge")
+    auth->add_option("--max-references", a.max_references, "the author's texts shown to the judge")
         ->check(CLI::PositiveNumber);
     auth->add_flag("--with-gold", a.with_gold,
                    "also show the judge the author's own text for the task");
@@ -314,10 +326,11 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
     safety->add_option("--train", a.train,
                        "labelled safe/unsafe requests to learn from: xstest (a seeded half per "
                        "type; the other half is evaluated) or a JSONL file");
-    safety->add_option("--eval", a.eval_sets,
-                       "sets to evaluate on: strongreject, advbench, harmbench, jailbreakbench, "
-                       "xstest, sorry_bench (with its official file), or JSONL files "
-                       "(comma-separated)")
+    safety
+        ->add_option("--eval", a.eval_sets,
+                     "sets to evaluate on: strongreject, advbench, harmbench, jailbreakbench, "
+                     "xstest, sorry_bench (with its official file), or JSONL files "
+                     "(comma-separated)")
         ->delimiter(',');
     safety->add_option("--methods", a.safety_methods, "plain, spec_guided (comma-separated)")
         ->delimiter(',');
@@ -332,20 +345,21 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
         ->check(CLI::PositiveNumber);
     safety->add_option("--max-tokens", a.max_tokens, "answer token limit")
         ->check(CLI::PositiveNumber);
-    safety->add_option("--max-tokens-reasoning", a.max_tokens_reasoning,
-                       "deliberation token limit")
+    safety->add_option("--max-tokens-reasoning", a.max_tokens_reasoning, "deliberation token limit")
         ->check(CLI::PositiveNumber);
     safety->add_option("--judge-max-tokens", a.safety_judge_max_tokens, "judge reply token limit")
         ->check(CLI::PositiveNumber);
     safety->add_option("--bootstrap", a.bootstrap, "bootstrap resamples for the intervals")
         ->check(CLI::Range(100, 1000000));
-    safety->add_option("--num-init", a.num_init,
-                       "rows initialising the specification's bank (0: default)")
+    safety
+        ->add_option("--num-init", a.num_init,
+                     "rows initialising the specification's bank (0: default)")
         ->check(CLI::NonNegativeNumber);
     safety->add_option("--max-hypotheses", a.max_hypotheses, "specification bank size")
         ->check(CLI::PositiveNumber);
-    safety->add_option("--max-tokens-generate", a.max_tokens_generate,
-                       "reply limit of a hypothesis generation call")
+    safety
+        ->add_option("--max-tokens-generate", a.max_tokens_generate,
+                     "reply limit of a hypothesis generation call")
         ->check(CLI::PositiveNumber);
     return eval;
 }

@@ -6,9 +6,9 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "eval_command.hpp"
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
-#include "eval_command.hpp"
 #include "users_command.hpp"
 
 namespace {

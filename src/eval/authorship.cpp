@@ -16,9 +16,9 @@
 #include "hyperalign/core/log.hpp"
 #include "hyperalign/core/profile.hpp"
 #include "hyperalign/eval/run_records.hpp"
-#include "run_support.hpp"
 #include "hyperalign/eval/stats.hpp"
 #include "hyperalign/eval/stylometry.hpp"
+#include "run_support.hpp"
 
 namespace hyperalign::eval {
 namespace {
@@ -41,7 +41,8 @@ Result<std::vector<MethodSpec>> parse_methods(const AuthorshipConfig& config) {
     std::set<std::string> seen;
     for (const auto& name : config.methods) {
         if (!seen.insert(name).second)
-            return make_error(ErrorCode::invalid_input, fmt::format("method '{}' is named twice", name));
+            return make_error(ErrorCode::invalid_input,
+                              fmt::format("method '{}' is named twice", name));
         MethodSpec m;
         m.name = name;
         if (name.starts_with("external:")) {
@@ -57,16 +58,17 @@ Result<std::vector<MethodSpec>> parse_methods(const AuthorshipConfig& config) {
                           "name at least two methods: each is judged against a baseline");
     }
     if (!seen.count(config.baseline)) {
-        return make_error(ErrorCode::invalid_input,
-                          fmt::format("the baseline '{}' is not among the methods", config.baseline));
+        return make_error(
+            ErrorCode::invalid_input,
+            fmt::format("the baseline '{}' is not among the methods", config.baseline));
     }
     return out;
 }
 
 bool needs_profile(const MethodSpec& m) {
-    return m.method && (*m.method == generate::Method::attributes ||
-                        *m.method == generate::Method::hypotheses ||
-                        *m.method == generate::Method::hyperalign);
+    return m.method &&
+           (*m.method == generate::Method::attributes ||
+            *m.method == generate::Method::hypotheses || *m.method == generate::Method::hyperalign);
 }
 
 // A file name for an author that any file system takes.
@@ -98,7 +100,8 @@ Json run_settings(const AuthorshipConfig& c, const llm::Client& generator,
           {"top_k", g.sampling.top_k},
           {"max_tokens", g.sampling.max_tokens}}},
         {"profile",
-         {{"contrast", c.profile.contrast == learn::ContrastSource::others ? "others" : "base_model"},
+         {{"contrast",
+           c.profile.contrast == learn::ContrastSource::others ? "others" : "base_model"},
           {"attributes", c.profile.attributes},
           {"num_init", c.profile.engine.num_init},
           {"max_hypotheses", c.profile.engine.max_hypotheses}}},
@@ -117,7 +120,8 @@ std::string percent(double v) {
 }
 
 std::string interval_text(const Interval& i) {
-    return std::isnan(i.estimate) ? "n/a" : fmt::format("{:.1f}-{:.1f}%", 100 * i.low, 100 * i.high);
+    return std::isnan(i.estimate) ? "n/a"
+                                  : fmt::format("{:.1f}-{:.1f}%", 100 * i.low, 100 * i.high);
 }
 
 Json number_or_null(double v) {
@@ -160,7 +164,8 @@ class DatasetRun {
             Profile p;
             p.person = person(author);
             for (const auto& d : demos(author))
-                p.demonstrations.push_back({d.id, d.prompt, d.prompt_derived, d.text, sha256_hex(d.text)});
+                p.demonstrations.push_back(
+                    {d.id, d.prompt, d.prompt_derived, d.text, sha256_hex(d.text)});
             profiles_[author] = std::move(p);
         }
         if (!needed)
@@ -182,7 +187,8 @@ class DatasetRun {
                 for (const auto& [other, texts] : data_.train) {
                     if (other == author)
                         continue;
-                    for (size_t i = 0; i < texts.size() && i < std::max<size_t>(config_.demos, 1); ++i)
+                    for (size_t i = 0; i < texts.size() && i < std::max<size_t>(config_.demos, 1);
+                         ++i)
                         o.contrast_pool.push_back(texts[i]);
                 }
             }
@@ -224,7 +230,8 @@ class DatasetRun {
                                    {"method", m.name}};
                 if (reply.ok()) {
                     rec["text"] = reply.value().text;
-                    rec["finish"] = reply.value().finish == llm::FinishReason::length ? "length" : "stop";
+                    rec["finish"] =
+                        reply.value().finish == llm::FinishReason::length ? "length" : "stop";
                     rec["tokens_completion"] = reply.value().usage.tokens_completion;
                 } else if (reply.error().code == ErrorCode::context_overflow) {
                     // The task cannot be written with this method and model: say so and go on.
@@ -302,18 +309,19 @@ class DatasetRun {
                 JudgeOptions jo = config_.judge;
                 jo.with_gold = jo.with_gold && task.gold.has_value();  // CUSTOM's task has none
                 HA_ASSIGN_OR_RETURN(PairResult r, judge_both_orders(judge_, in, jo));
-                nlohmann::json rec{{"dataset", data_.name},
-                                   {"author", task.author},
-                                   {"task", task.id},
-                                   {"method", job.a->name},
-                                   {"opponent", job.b->name},
-                                   {"method_as_a", {{"verdict", to_string(r.method_as_a.verdict)},
-                                                    {"raw", r.method_as_a.raw}}},
-                                   {"method_as_b", {{"verdict", to_string(r.method_as_b.verdict)},
-                                                    {"raw", r.method_as_b.raw}}},
-                                   {"outcome", to_string(r.outcome)},
-                                   {"length_method", text_a->size()},
-                                   {"length_opponent", text_b->size()}};
+                nlohmann::json rec{
+                    {"dataset", data_.name},
+                    {"author", task.author},
+                    {"task", task.id},
+                    {"method", job.a->name},
+                    {"opponent", job.b->name},
+                    {"method_as_a",
+                     {{"verdict", to_string(r.method_as_a.verdict)}, {"raw", r.method_as_a.raw}}},
+                    {"method_as_b",
+                     {{"verdict", to_string(r.method_as_b.verdict)}, {"raw", r.method_as_b.raw}}},
+                    {"outcome", to_string(r.outcome)},
+                    {"length_method", text_a->size()},
+                    {"length_opponent", text_b->size()}};
                 HA_TRY(records_.put(key, std::move(rec)));
             }
             report_progress("judging", ++done, jobs.size());
@@ -337,11 +345,12 @@ class DatasetRun {
         Table heat_rows;
         Heatmap heat;
         heat.id = "authors_" + file_stem(data_.name);
-        heat.title = fmt::format("{}: win rate against {} per author", data_.name, config_.baseline);
+        heat.title =
+            fmt::format("{}: win rate against {} per author", data_.name, config_.baseline);
         heat.rows = data_.authors;
-        Table& main = table(report, "win_rates", {"dataset", "method", "opponent", "win rate",
-                                                  "95% interval", "wins", "losses", "ties",
-                                                  "invalid verdicts", "not judged"});
+        Table& main = table(report, "win_rates",
+                            {"dataset", "method", "opponent", "win rate", "95% interval", "wins",
+                             "losses", "ties", "invalid verdicts", "not judged"});
         Table& per_author = table(report, "per_author",
                                   {"dataset", "author", "method", "opponent", "win rate",
                                    "95% interval", "wins", "losses", "ties"});
@@ -357,14 +366,16 @@ class DatasetRun {
                     continue;
                 }
                 const std::string o = (*rec)["outcome"].get<std::string>();
-                Outcome outcome = o == "win" ? Outcome::win : o == "loss" ? Outcome::loss : Outcome::tie;
+                Outcome outcome = o == "win"    ? Outcome::win
+                                  : o == "loss" ? Outcome::loss
+                                                : Outcome::tie;
                 by_author[task.author].push_back(outcome);
                 tallies[task.author].add(outcome);
                 const size_t lm = (*rec)["length_method"].get<size_t>();
                 const size_t lo = (*rec)["length_opponent"].get<size_t>();
                 for (const char* side : {"method_as_a", "method_as_b"}) {
                     const std::string v = (*rec)[side]["verdict"].get<std::string>();
-                    Verdict verdict = v == "A" || v == "a" ? Verdict::a
+                    Verdict verdict = v == "A" || v == "a"   ? Verdict::a
                                       : v == "B" || v == "b" ? Verdict::b
                                                              : Verdict::invalid;
                     invalid += verdict == Verdict::invalid;
@@ -385,8 +396,8 @@ class DatasetRun {
             std::vector<double> heat_column;
             for (const auto& author : data_.authors) {
                 const Tally& t = tallies[author];
-                const Interval ai = bootstrap_win_rate({by_author[author]}, seed,
-                                                       config_.bootstrap_resamples);
+                const Interval ai =
+                    bootstrap_win_rate({by_author[author]}, seed, config_.bootstrap_resamples);
                 authors.push_back({{"author", author},
                                    {"win_rate", number_or_null(t.win_rate())},
                                    {"low", number_or_null(ai.low)},
@@ -394,10 +405,9 @@ class DatasetRun {
                                    {"wins", t.wins},
                                    {"losses", t.losses},
                                    {"ties", t.ties}});
-                per_author.rows.push_back({data_.name, author, a->name, b->name,
-                                           percent(t.win_rate()), interval_text(ai),
-                                           std::to_string(t.wins), std::to_string(t.losses),
-                                           std::to_string(t.ties)});
+                per_author.rows.push_back(
+                    {data_.name, author, a->name, b->name, percent(t.win_rate()), interval_text(ai),
+                     std::to_string(t.wins), std::to_string(t.losses), std::to_string(t.ties)});
                 heat_column.push_back(t.n() ? t.win_rate() : std::nan(""));
             }
             comps.push_back({{"method", a->name},
@@ -470,8 +480,8 @@ class DatasetRun {
         stylometry_["candidate_authors"] = judge.value().authors().size();
         if (!gold.empty()) {
             auto ev = judge.value().evaluate(gold);
-            stylometry_["real_texts"] = {{"n", ev.n}, {"correct", ev.correct},
-                                         {"accuracy", ev.accuracy()}};
+            stylometry_["real_texts"] = {
+                {"n", ev.n}, {"correct", ev.correct}, {"accuracy", ev.accuracy()}};
             tab.rows.push_back({data_.name, fmt::format("real texts ({})", ev.n),
                                 std::to_string(judge.value().authors().size()),
                                 percent(ev.accuracy())});
@@ -529,7 +539,8 @@ class DatasetRun {
     std::string gen_key(const std::string& method, const std::string& task) const {
         return fmt::format("generation/{}/{}/{}", data_.name, method, task);
     }
-    std::string judge_key(const std::string& a, const std::string& b, const std::string& task) const {
+    std::string judge_key(const std::string& a, const std::string& b,
+                          const std::string& task) const {
         return fmt::format("verdict/{}/{}/{}/{}", data_.name, a, b, task);
     }
 
@@ -619,8 +630,9 @@ Status check_authorship(const AuthorshipConfig& config) {
                 continue;
             for (const auto& t : data.tasks) {
                 if (!m.external.count(t.id)) {
-                    Error e = make_error(ErrorCode::invalid_input,
-                                         fmt::format("no generation for {} task '{}'", data.name, t.id));
+                    Error e =
+                        make_error(ErrorCode::invalid_input,
+                                   fmt::format("no generation for {} task '{}'", data.name, t.id));
                     e.file = m.external_file;
                     e.field = "id";
                     return e;
@@ -671,8 +683,12 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
     bars.y_label = "win rate";
     Json datasets = Json::array();
     add_tables(report);
-    BarChart stylometry{"stylometry", "Stylometric judge: share attributed to the author",
-                        "share attributed", 0, 1, {}};
+    BarChart stylometry{"stylometry",
+                        "Stylometric judge: share attributed to the author",
+                        "share attributed",
+                        0,
+                        1,
+                        {}};
     HA_TRY(stage("stylometry", [&]() -> Status {
         for (auto& run : runs)
             HA_TRY(run->stylometry(report, stylometry));
@@ -699,21 +715,22 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
         config.seed));
     for (const auto& run : runs) {
         const auto& d = run->data();
-        report.paragraphs.push_back(fmt::format("{}: {} tasks by {} authors, {} training texts per "
-                                                "author shown to the methods. {}.",
-                                                d.name, d.tasks.size(), d.authors.size(),
-                                                config.demos ? std::to_string(config.demos) : "all",
-                                                d.train_note));
+        report.paragraphs.push_back(
+            fmt::format("{}: {} tasks by {} authors, {} training texts per "
+                        "author shown to the methods. {}.",
+                        d.name, d.tasks.size(), d.authors.size(),
+                        config.demos ? std::to_string(config.demos) : "all", d.train_note));
     }
-    outcome.results = Json{{"experiment", "authorship"},
-                           {"generator", model_identity(gi)},
-                           {"judge", model_identity(ji)},
-                           {"judge_prompt", prompt_versions({"judge_authorship"})["judge_authorship"]},
-                           {"baseline", config.baseline},
-                           {"methods", config.methods},
-                           {"seed", config.seed},
-                           {"demos", config.demos},
-                           {"datasets", datasets}};
+    outcome.results =
+        Json{{"experiment", "authorship"},
+             {"generator", model_identity(gi)},
+             {"judge", model_identity(ji)},
+             {"judge_prompt", prompt_versions({"judge_authorship"})["judge_authorship"]},
+             {"baseline", config.baseline},
+             {"methods", config.methods},
+             {"seed", config.seed},
+             {"demos", config.demos},
+             {"datasets", datasets}};
     add_spend(outcome.spend, report, outcome.results);
     report.data = outcome.results;
     return outcome;

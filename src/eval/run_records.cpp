@@ -81,8 +81,7 @@ Status RunRecords::put(const std::string& key, nlohmann::json record) {
     const std::string line =
         record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::lock_guard lock(mutex_);
-    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() ||
-        std::fflush(file_) != 0) {
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
         Error e = make_error(ErrorCode::invalid_input, "cannot write a run record");
         e.file = path_.string();
         return e;

@@ -70,6 +70,38 @@ Json prompt_versions(const std::vector<std::string>& ids) {
     return out;
 }
 
+namespace {
+
+std::string short_text(const Json& j) {
+    std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+std::string was_text(const Json* j) {
+    return j ? short_text(*j) : "absent";
+}
+
+// Narrows `where` (a key path) down to the first setting that differs; false when none does.
+// `was` points into the old settings and is updated to the differing value (nullptr: absent).
+bool first_difference(const Json*& was, const Json& now, std::string& where) {
+    if (was && *was == now)
+        return false;
+    if (was && was->is_object() && now.is_object()) {
+        for (const auto& [key, value] : now.items()) {
+            const Json* inner = was->contains(key) ? &(*was)[key] : nullptr;
+            std::string path = where + "." + key;
+            if (first_difference(inner, value, path)) {
+                was = inner;
+                where = path;
+                return true;
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 Status check_settings(const fs::path& out, const Json& settings) {
     const fs::path path = out / "run.json";
     if (fs::exists(path)) {
@@ -82,16 +114,17 @@ Status check_settings(const fs::path& out, const Json& settings) {
             return e;
         }
         for (const auto& [key, value] : settings.items()) {
-            if (!old.contains(key) || old[key] != value) {
-                Error e = make_error(
-                    ErrorCode::invalid_input,
-                    fmt::format("this folder holds a run with other settings ('{}' was {}, now "
-                                "{}); use another --out to keep both",
-                                key, old.contains(key) ? old[key].dump() : "absent", value.dump()));
-                e.file = path.string();
-                e.field = key;
-                return e;
-            }
+            const Json* was = old.contains(key) ? &old[key] : nullptr;
+            std::string where = key;
+            if (!first_difference(was, value, where))
+                continue;
+            Error e = make_error(ErrorCode::invalid_input,
+                                 fmt::format("this folder holds a run with other settings ('{}' "
+                                             "was {}, now {}); use another --out to keep both",
+                                             where, was_text(was), short_text(value)));
+            e.file = path.string();
+            e.field = key;
+            return e;
         }
         return {};
     }
@@ -117,7 +150,8 @@ Status for_each(size_t n, int workers, const std::function<Status(size_t)>& fn) 
             }
         }
     };
-    const size_t threads = std::clamp<size_t>(size_t(std::max(workers, 1)), 1, std::max<size_t>(n, 1));
+    const size_t threads =
+        std::clamp<size_t>(size_t(std::max(workers, 1)), 1, std::max<size_t>(n, 1));
     if (threads == 1) {
         work();
     } else {
@@ -166,11 +200,10 @@ void add_spend(const std::vector<StageSpend>& spend, Report& report, Json& resul
                {}};
     Json rows = Json::array();
     for (const auto& s : spend) {
-        cost.rows.push_back({s.stage, std::to_string(s.stats.calls),
-                             std::to_string(s.stats.cache_hits), std::to_string(s.stats.failures),
-                             std::to_string(s.stats.tokens_prompt),
-                             std::to_string(s.stats.tokens_completion),
-                             fmt::format("{:.1f}", s.wall_ms / 1000)});
+        cost.rows.push_back(
+            {s.stage, std::to_string(s.stats.calls), std::to_string(s.stats.cache_hits),
+             std::to_string(s.stats.failures), std::to_string(s.stats.tokens_prompt),
+             std::to_string(s.stats.tokens_completion), fmt::format("{:.1f}", s.wall_ms / 1000)});
         rows.push_back({{"stage", s.stage},
                         {"calls", s.stats.calls},
                         {"cache_hits", s.stats.cache_hits},

@@ -83,7 +83,8 @@ Result<Loaded> load(const SafetyConfig& c) {
     for (const auto& m : c.methods) {
         HA_ASSIGN_OR_RETURN(auto method, parse_safety_method(m));
         if (std::find(l.methods.begin(), l.methods.end(), method) != l.methods.end())
-            return make_error(ErrorCode::invalid_input, fmt::format("method '{}' is named twice", m));
+            return make_error(ErrorCode::invalid_input,
+                              fmt::format("method '{}' is named twice", m));
         l.methods.push_back(method);
     }
     HA_ASSIGN_OR_RETURN(auto train_rows, load_safety_prompts(c.train));
@@ -98,7 +99,8 @@ Result<Loaded> load(const SafetyConfig& c) {
     for (const auto& name : c.eval_sets) {
         for (const auto& s : l.sets) {
             if (s.name == name)
-                return make_error(ErrorCode::invalid_input, fmt::format("set '{}' is named twice", name));
+                return make_error(ErrorCode::invalid_input,
+                                  fmt::format("set '{}' is named twice", name));
         }
         EvalSet s;
         s.name = name;
@@ -126,27 +128,26 @@ Result<Loaded> load(const SafetyConfig& c) {
 }
 
 Json settings(const SafetyConfig& c, const llm::Client& model, const llm::Client& judge) {
-    return Json{{"model", model_identity(model.model_info())},
-                {"judge", model_identity(judge.model_info())},
-                {"seed", c.seed},
-                {"train", c.train},
-                {"limit", c.limit},
-                {"train_limit", c.train_limit},
-                {"person", c.person.string()},
-                {"include_copyright", c.include_copyright},
-                {"answer",
-                 {{"top_hypotheses", c.guided.top_hypotheses},
-                  {"temperature", c.guided.sampling.temperature},
-                  {"max_tokens", c.guided.sampling.max_tokens},
-                  {"max_tokens_reasoning", c.guided.max_tokens_reasoning}}},
-                {"specification",
-                 {{"num_init", c.spec.engine.num_init},
-                  {"max_hypotheses", c.spec.engine.max_hypotheses}}},
-                {"judge_max_tokens", c.judge_sampling.max_tokens},
-                {"prompts", prompt_versions({"judge_strongreject", "judge_fulfilment", "judge_xstest",
-                                             "deliberate", "guided_answer", "safety_spec",
-                                             "safety_task", "hypotheses_labelled",
-                                             "predict_labelled"})}};
+    return Json{
+        {"model", model_identity(model.model_info())},
+        {"judge", model_identity(judge.model_info())},
+        {"seed", c.seed},
+        {"train", c.train},
+        {"limit", c.limit},
+        {"train_limit", c.train_limit},
+        {"person", c.person.string()},
+        {"include_copyright", c.include_copyright},
+        {"answer",
+         {{"top_hypotheses", c.guided.top_hypotheses},
+          {"temperature", c.guided.sampling.temperature},
+          {"max_tokens", c.guided.sampling.max_tokens},
+          {"max_tokens_reasoning", c.guided.max_tokens_reasoning}}},
+        {"specification",
+         {{"num_init", c.spec.engine.num_init}, {"max_hypotheses", c.spec.engine.max_hypotheses}}},
+        {"judge_max_tokens", c.judge_sampling.max_tokens},
+        {"prompts", prompt_versions({"judge_strongreject", "judge_fulfilment", "judge_xstest",
+                                     "deliberate", "guided_answer", "safety_spec", "safety_task",
+                                     "hypotheses_labelled", "predict_labelled"})}};
 }
 
 Json number_or_null(double v) {
@@ -157,9 +158,14 @@ std::string percent(double v) {
     return std::isnan(v) ? "n/a" : fmt::format("{:.1f}%", 100 * v);
 }
 
+std::string fixed3(double v) {
+    return std::isnan(v) ? "n/a" : fmt::format("{:.3f}", v);
+}
+
 std::string interval_text(const Interval& i) {
-    return std::isnan(i.estimate) ? "n/a"
-                                  : fmt::format("{:.3f} ({:.3f}-{:.3f})", i.estimate, i.low, i.high);
+    return std::isnan(i.estimate)
+               ? "n/a"
+               : fmt::format("{:.3f} ({:.3f}-{:.3f})", i.estimate, i.low, i.high);
 }
 
 class SafetyRun {
@@ -198,18 +204,7 @@ class SafetyRun {
     }
 
     Status answers() {
-        struct Job {
-            const EvalSet* set;
-            size_t row;
-            SafetyMethod method;
-        };
-        std::vector<Job> jobs;
-        for (const auto& s : l_.sets) {
-            for (size_t i = 0; i < s.prompts.size(); ++i) {
-                for (auto m : l_.methods)
-                    jobs.push_back({&s, i, m});
-            }
-        }
+        const std::vector<Job> jobs = all_jobs();
         std::atomic<size_t> done{0};
         return for_each(jobs.size(), workers(), [&](size_t i) -> Status {
             const Job& job = jobs[i];
@@ -242,18 +237,7 @@ class SafetyRun {
     }
 
     Status verdicts() {
-        struct Job {
-            const EvalSet* set;
-            size_t row;
-            SafetyMethod method;
-        };
-        std::vector<Job> jobs;
-        for (const auto& s : l_.sets) {
-            for (size_t i = 0; i < s.prompts.size(); ++i) {
-                for (auto m : l_.methods)
-                    jobs.push_back({&s, i, m});
-            }
-        }
+        const std::vector<Job> jobs = all_jobs();
         std::atomic<size_t> done{0};
         return for_each(jobs.size(), workers(), [&](size_t i) -> Status {
             const Job& job = jobs[i];
@@ -275,10 +259,15 @@ class SafetyRun {
 
     // The figures of every set and method, into the results and the report.
     void summarize(Json& results, Report& report) {
-        BarChart harm{"harm", "Harm per set: StrongREJECT score or fulfilment rate (95% interval)",
-                      "harm (lower is safer)", 0, 1, {}};
+        BarChart harm{"harm",
+                      "Harm per set: StrongREJECT score or fulfilment rate (95% interval)",
+                      "harm (lower is safer)",
+                      0,
+                      1,
+                      {}};
         BarChart xs{"xstest", "XSTest: compliance on safe prompts, refusal on unsafe ones",
-                    "rate", 0, 1, {}};
+                    "rate",   0,
+                    1,        {}};
         Heatmap heat;
         heat.id = "harm_by_set";
         heat.title = "Harm by set and method";
@@ -352,7 +341,8 @@ class SafetyRun {
                 }
                 const std::string name(to_string(m));
                 if (s.judging != Judging::xstest) {
-                    const Interval iv = bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
+                    const Interval iv =
+                        bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
                     jm = {{"value", number_or_null(iv.estimate)},
                           {"low", number_or_null(iv.low)},
                           {"high", number_or_null(iv.high)},
@@ -371,8 +361,8 @@ class SafetyRun {
                     auto rate = [](size_t k, size_t n) {
                         return n ? double(k) / double(n) : std::nan("");
                     };
-                    for (const auto& [classifier, c] :
-                         {std::pair{"llm_judge", llm_counts}, std::pair{"string_match", str_counts}}) {
+                    for (const auto& [classifier, c] : {std::pair{"llm_judge", llm_counts},
+                                                        std::pair{"string_match", str_counts}}) {
                         const double comply = rate(c[0], c[1]);
                         const double refuse = rate(c[2], c[3]);
                         jm[classifier] = {{"safe_full_compliance", number_or_null(comply)},
@@ -383,13 +373,16 @@ class SafetyRun {
                                             std::to_string(c[1]), std::to_string(c[3])});
                         if (std::string(classifier) == "llm_judge") {
                             if (!std::isnan(comply))
-                                xs.points.push_back({"compliance on safe", name, comply, comply, comply});
+                                xs.points.push_back(
+                                    {"compliance on safe", name, comply, comply, comply});
                             if (!std::isnan(refuse))
-                                xs.points.push_back({"refusal on unsafe", name, refuse, refuse, refuse});
+                                xs.points.push_back(
+                                    {"refusal on unsafe", name, refuse, refuse, refuse});
                         }
                     }
                     // Harm on XSTest: compliance with its unsafe prompts (LLM judge).
-                    const Interval iv = bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
+                    const Interval iv =
+                        bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
                     jm["unsafe_compliance"] = {{"value", number_or_null(iv.estimate)},
                                                {"low", number_or_null(iv.low)},
                                                {"high", number_or_null(iv.high)}};
@@ -408,8 +401,7 @@ class SafetyRun {
                 const double guided = harm_of[SafetyMethod::spec_guided];
                 const double red = plain > 0 ? (plain - guided) / plain : std::nan("");
                 js["relative_reduction"] = number_or_null(red);
-                reduction.rows.push_back({s.name, fmt::format("{:.3f}", plain),
-                                          fmt::format("{:.3f}", guided), percent(red)});
+                reduction.rows.push_back({s.name, fixed3(plain), fixed3(guided), percent(red)});
             }
             sets.push_back(std::move(js));
         }
@@ -430,6 +422,24 @@ class SafetyRun {
     const std::optional<Profile>& spec() const { return spec_; }
 
   private:
+    // One request of one set, answered by one method.
+    struct Job {
+        const EvalSet* set;
+        size_t row;
+        SafetyMethod method;
+    };
+
+    std::vector<Job> all_jobs() const {
+        std::vector<Job> jobs;
+        for (const auto& s : l_.sets) {
+            for (size_t i = 0; i < s.prompts.size(); ++i) {
+                for (auto m : l_.methods)
+                    jobs.push_back({&s, i, m});
+            }
+        }
+        return jobs;
+    }
+
     Status judge_one(const EvalSet& s, const SafetyPrompt& p, const std::string& answer,
                      nlohmann::json& rec) {
         // An unreadable verdict is recorded as such; other failures stop the run.
@@ -501,14 +511,14 @@ Json string_match_check(Report& report) {
     auto rows = load_xstest_completions(*dir / "xstest" / "xstest_v2_completions.jsonl");
     if (!rows.ok())
         return nullptr;
-    const Agreement ours = agreement(rows.value(), [](const LabelledCompletion& r) {
-        return string_match_label(r.completion);
-    });
+    const Agreement ours = agreement(
+        rows.value(), [](const LabelledCompletion& r) { return string_match_label(r.completion); });
     report.tables.push_back(
         {"String-match classifier against XSTest's human labels",
          {"completions", "3-class agreement", "compliance-vs-refusal agreement"},
          {{std::to_string(ours.n), percent(ours.rate()), percent(ours.binary_rate())}}});
-    return Json{{"n", ours.n}, {"agreement", ours.rate()}, {"binary_agreement", ours.binary_rate()}};
+    return Json{
+        {"n", ours.n}, {"agreement", ours.rate()}, {"binary_agreement", ours.binary_rate()}};
 }
 
 }  // namespace
@@ -551,8 +561,8 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
                  {"seed", config.seed},
                  {"methods", config.methods},
                  {"train", config.train},
-                 {"judge_prompts", prompt_versions({"judge_strongreject", "judge_fulfilment",
-                                                    "judge_xstest"})},
+                 {"judge_prompts",
+                  prompt_versions({"judge_strongreject", "judge_fulfilment", "judge_xstest"})},
                  {"train_rows", run.loaded().train.size()}};
     if (run.spec()) {
         Json hyps = Json::array();
@@ -566,9 +576,9 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
         "refusal) or the fulfilment rate of harmful requests, lower is safer; XSTest is "
         "evaluated on the half not learned from. Intervals are 95% percentile bootstraps ({} "
         "resamples).",
-        model.model_info().model, judge.model_info().model, run.loaded().train.size(),
-        config.train, config.train == "xstest" ? " (a seeded half per prompt type)" : "",
-        config.seed, fmt::join(config.methods, ", "), config.bootstrap_resamples));
+        model.model_info().model, judge.model_info().model, run.loaded().train.size(), config.train,
+        config.train == "xstest" ? " (a seeded half per prompt type)" : "", config.seed,
+        fmt::join(config.methods, ", "), config.bootstrap_resamples));
     for (const auto& s : run.loaded().sets) {
         if (s.copyright_left_out) {
             report.paragraphs.push_back(fmt::format(

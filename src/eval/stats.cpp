@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 
 namespace hyperalign::eval {
@@ -92,6 +93,27 @@ double Tally::win_rate() const {
     return (double(wins) + 0.5 * double(ties)) / double(n());
 }
 
+namespace {
+
+// Completes `out` (whose estimate is set) with the percentile interval of `resamples`
+// statistics, each computed by `resample` from the shared generator.
+Interval with_percentile_interval(Interval out, uint64_t seed, int resamples, double level,
+                                  const std::function<double(std::mt19937_64&)>& resample) {
+    if (resamples < 1 || !(level > 0 && level < 1))
+        return out;
+    std::mt19937_64 rng(seed);
+    std::vector<double> stats;
+    stats.reserve(size_t(resamples));
+    for (int r = 0; r < resamples; ++r)
+        stats.push_back(resample(rng));
+    std::sort(stats.begin(), stats.end());
+    out.low = quantile(stats, (1 - level) / 2);
+    out.high = quantile(stats, (1 + level) / 2);
+    return out;
+}
+
+}  // namespace
+
 Interval bootstrap_win_rate(const std::vector<std::vector<Outcome>>& groups, uint64_t seed,
                             int resamples, double level) {
     std::vector<const std::vector<Outcome>*> used;
@@ -105,28 +127,18 @@ Interval bootstrap_win_rate(const std::vector<std::vector<Outcome>>& groups, uin
     double sum = 0;
     for (const auto* g : used)
         sum += win_rate(*g);
-    Interval out{sum / double(used.size()), kNaN, kNaN};
-    if (resamples < 1 || !(level > 0 && level < 1))
-        return out;
-
     // Each resample keeps every group's size: the mean stays a mean over the same authors.
-    std::mt19937_64 rng(seed);
-    std::vector<double> means;
-    means.reserve(size_t(resamples));
-    for (int r = 0; r < resamples; ++r) {
-        double total = 0;
-        for (const auto* g : used) {
-            Tally t;
-            for (size_t i = 0; i < g->size(); ++i)
-                t.add((*g)[draw_index(rng, g->size())]);
-            total += t.win_rate();
-        }
-        means.push_back(total / double(used.size()));
-    }
-    std::sort(means.begin(), means.end());
-    out.low = quantile(means, (1 - level) / 2);
-    out.high = quantile(means, (1 + level) / 2);
-    return out;
+    return with_percentile_interval({sum / double(used.size()), kNaN, kNaN}, seed, resamples, level,
+                                    [&](std::mt19937_64& rng) {
+                                        double total = 0;
+                                        for (const auto* g : used) {
+                                            Tally t;
+                                            for (size_t i = 0; i < g->size(); ++i)
+                                                t.add((*g)[draw_index(rng, g->size())]);
+                                            total += t.win_rate();
+                                        }
+                                        return total / double(used.size());
+                                    });
 }
 
 Interval bootstrap_mean(const std::vector<double>& values, uint64_t seed, int resamples,
@@ -136,22 +148,13 @@ Interval bootstrap_mean(const std::vector<double>& values, uint64_t seed, int re
     double sum = 0;
     for (double v : values)
         sum += v;
-    Interval out{sum / double(values.size()), kNaN, kNaN};
-    if (resamples < 1 || !(level > 0 && level < 1))
-        return out;
-    std::mt19937_64 rng(seed);
-    std::vector<double> means;
-    means.reserve(size_t(resamples));
-    for (int r = 0; r < resamples; ++r) {
-        double total = 0;
-        for (size_t i = 0; i < values.size(); ++i)
-            total += values[draw_index(rng, values.size())];
-        means.push_back(total / double(values.size()));
-    }
-    std::sort(means.begin(), means.end());
-    out.low = quantile(means, (1 - level) / 2);
-    out.high = quantile(means, (1 + level) / 2);
-    return out;
+    return with_percentile_interval({sum / double(values.size()), kNaN, kNaN}, seed, resamples,
+                                    level, [&](std::mt19937_64& rng) {
+                                        double total = 0;
+                                        for (size_t i = 0; i < values.size(); ++i)
+                                            total += values[draw_index(rng, values.size())];
+                                        return total / double(values.size());
+                                    });
 }
 
 BiasSummary summarize_bias(const std::vector<Judgement>& judgements) {

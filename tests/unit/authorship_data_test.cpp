@@ -36,7 +36,8 @@ TEST(AuthorshipData, Ccat50BuildsTrainingFromTheRawPoolWithoutValidationArticles
 TEST(AuthorshipData, Ccat50PromptIsDittosTemplate) {
     auto p = ccat50_prompt("Japan's trade surplus fell. More text follows.");
     ASSERT_TRUE(p.ok());
-    EXPECT_EQ(p.value(), "Write an article that starts with the following: Japan's trade surplus fell.");
+    EXPECT_EQ(p.value(),
+              "Write an article that starts with the following: Japan's trade surplus fell.");
 }
 
 TEST(AuthorshipData, AuthorFilterAndTaskCap) {

@@ -69,7 +69,8 @@ class AuthorshipEval : public ::testing::Test {
     }
 
     // Runs with a judge script; returns zero_shot's win rate against few_shot.
-    double win_rate(const ScriptedBackend::Script& judge_script, nlohmann::ordered_json* comp = nullptr) {
+    double win_rate(const ScriptedBackend::Script& judge_script,
+                    nlohmann::ordered_json* comp = nullptr) {
         ScriptedBackend gen(generator_script), judge(judge_script);
         llm::Client g(gen), j(judge);
         auto out = run_authorship(g, j, config());
@@ -88,7 +89,9 @@ class AuthorshipEval : public ::testing::Test {
 };
 
 TEST_F(AuthorshipEval, AJudgePreferringTheMethodGivesOne) {
-    auto judge = [](const llm::ChatRequest& r) { return verdict(first_shown(r) == 'P' ? "A" : "B"); };
+    auto judge = [](const llm::ChatRequest& r) {
+        return verdict(first_shown(r) == 'P' ? "A" : "B");
+    };
     nlohmann::ordered_json c;
     EXPECT_DOUBLE_EQ(win_rate(judge, &c), 1.0);
     EXPECT_EQ(c["wins"], 2);
@@ -96,7 +99,9 @@ TEST_F(AuthorshipEval, AJudgePreferringTheMethodGivesOne) {
 }
 
 TEST_F(AuthorshipEval, AJudgePreferringTheBaselineGivesZero) {
-    auto judge = [](const llm::ChatRequest& r) { return verdict(first_shown(r) == 'P' ? "B" : "A"); };
+    auto judge = [](const llm::ChatRequest& r) {
+        return verdict(first_shown(r) == 'P' ? "B" : "A");
+    };
     nlohmann::ordered_json c;
     EXPECT_DOUBLE_EQ(win_rate(judge, &c), 0.0);
     EXPECT_EQ(c["losses"], 2);
@@ -128,11 +133,13 @@ TEST_F(AuthorshipEval, ARerunMakesNoModelCallsAndKeepsTheResult) {
     ASSERT_TRUE(again.ok()) << again.error().describe();
     EXPECT_EQ(gen.requests.size(), 4u);
     EXPECT_EQ(judge.requests.size(), 4u);
-    EXPECT_DOUBLE_EQ(again.value().results["datasets"][0]["comparisons"][0]["win_rate"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(
+        again.value().results["datasets"][0]["comparisons"][0]["win_rate"].get<double>(), 1.0);
 }
 
 TEST_F(AuthorshipEval, OtherSettingsInTheSameFolderAreRefused) {
-    ScriptedBackend gen(generator_script), judge([](const llm::ChatRequest&) { return verdict("A"); });
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
     llm::Client g(gen), j(judge);
     ASSERT_TRUE(run_authorship(g, j, config()).ok());
     auto c = config();
@@ -152,7 +159,8 @@ TEST_F(AuthorshipEval, ExternalGenerationsAreJudgedLikeAMethod) {
     };
     ScriptedBackend gen(generator_script), j(judge);
     llm::Client gc(gen), jc(j);
-    auto out = run_authorship(gc, jc, config({"external:" + kFixtures + "external.jsonl", "few_shot"}));
+    auto out =
+        run_authorship(gc, jc, config({"external:" + kFixtures + "external.jsonl", "few_shot"}));
     ASSERT_TRUE(out.ok()) << out.error().describe();
     const auto& c = out.value().results["datasets"][0]["comparisons"][0];
     EXPECT_DOUBLE_EQ(c["win_rate"].get<double>(), 1.0);
@@ -160,9 +168,11 @@ TEST_F(AuthorshipEval, ExternalGenerationsAreJudgedLikeAMethod) {
 }
 
 TEST_F(AuthorshipEval, MissingExternalRowsFailBeforeAnyModelCall) {
-    ScriptedBackend gen(generator_script), judge([](const llm::ChatRequest&) { return verdict("A"); });
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
     llm::Client g(gen), j(judge);
-    auto out = run_authorship(g, j, config({"external:" + kFixtures + "external_partial.jsonl", "few_shot"}));
+    auto out = run_authorship(
+        g, j, config({"external:" + kFixtures + "external_partial.jsonl", "few_shot"}));
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.error().field, "id");
     EXPECT_NE(out.error().message.find("t2"), std::string::npos);
@@ -175,13 +185,15 @@ TEST_F(AuthorshipEval, MissingExternalRowsFailBeforeAnyModelCall) {
 
 TEST_F(AuthorshipEval, GarbageVerdictsAreTiesNotErrors) {
     nlohmann::ordered_json c;
-    EXPECT_DOUBLE_EQ(win_rate([](const llm::ChatRequest&) { return std::string("no idea {"); }, &c), 0.5);
+    EXPECT_DOUBLE_EQ(win_rate([](const llm::ChatRequest&) { return std::string("no idea {"); }, &c),
+                     0.5);
     EXPECT_EQ(c["ties"], 2);
     EXPECT_EQ(c["invalid_verdicts"], 4);
 }
 
 TEST_F(AuthorshipEval, ReportHasTheTablesAndCharts) {
-    ScriptedBackend gen(generator_script), judge([](const llm::ChatRequest&) { return verdict("A"); });
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
     llm::Client g(gen), j(judge);
     auto out = run_authorship(g, j, config());
     ASSERT_TRUE(out.ok()) << out.error().describe();

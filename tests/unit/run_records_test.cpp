@@ -46,7 +46,9 @@ TEST_F(RunRecordsFile, AnUnfinishedLastLineIsDropped) {
     fs::create_directories(path().parent_path());
     {
         std::ofstream out(path());
-        out << R"({"key": "a", "v": 1})" << "\n" << R"({"key": "b", "v)";
+        out << R"({"key": "a", "v": 1})"
+            << "\n"
+            << R"({"key": "b", "v)";
     }
     auto r = RunRecords::open(path());
     ASSERT_TRUE(r.ok()) << r.error().describe();
@@ -62,7 +64,10 @@ TEST_F(RunRecordsFile, ABrokenLineNamesFileAndLine) {
     fs::create_directories(path().parent_path());
     {
         std::ofstream out(path());
-        out << R"({"key": "a"})" << "\n" << R"({"nokey": 1})" << "\n";
+        out << R"({"key": "a"})"
+            << "\n"
+            << R"({"nokey": 1})"
+            << "\n";
     }
     auto r = RunRecords::open(path());
     ASSERT_FALSE(r.ok());

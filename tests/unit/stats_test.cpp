@@ -175,3 +175,24 @@ TEST(BiasSummary, HasNoRatesWithoutValidVerdicts) {
 
 }  // namespace
 }  // namespace hyperalign::eval
+
+namespace hyperalign::eval {
+namespace {
+
+TEST(BootstrapMean, EstimateIsTheMeanAndTheSeedFixesTheInterval) {
+    const std::vector<double> v{0, 0.25, 0.5, 1, 1};
+    const Interval a = bootstrap_mean(v, 7, 500);
+    EXPECT_DOUBLE_EQ(a.estimate, 0.55);
+    EXPECT_LE(a.low, a.estimate);
+    EXPECT_GE(a.high, a.estimate);
+    const Interval b = bootstrap_mean(v, 7, 500);
+    EXPECT_EQ(a.low, b.low);
+    EXPECT_EQ(a.high, b.high);
+    const Interval ones = bootstrap_mean({1, 1, 1}, 3, 200);
+    EXPECT_DOUBLE_EQ(ones.low, 1.0);
+    EXPECT_DOUBLE_EQ(ones.high, 1.0);
+    EXPECT_TRUE(std::isnan(bootstrap_mean({}, 1).estimate));
+}
+
+}  // namespace
+}  // namespace hyperalign::eval

@@ -28,12 +28,12 @@ struct AuthorshipConfig {
     bool all_pairs = false;             // judge every pair of methods, not just vs the baseline
     size_t demos = 7;                   // training texts per author the methods see (first N)
     uint32_t seed = 42;
-    learn::ProfileOptions profile;  // person, seed and contrast pool are set per author
+    learn::ProfileOptions profile;         // person, seed and contrast pool are set per author
     generate::GenerateOptions generation;  // method and seed are set per call
     JudgeOptions judge;
     bool stylometry = true;
     int bootstrap_resamples = 2000;
-    int workers = 1;  // calls in flight at once over HTTP (in-process runs use one)
+    int workers = 1;            // calls in flight at once over HTTP (in-process runs use one)
     std::filesystem::path out;  // records, profiles and generations go here
 };
 

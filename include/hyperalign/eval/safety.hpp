@@ -28,9 +28,9 @@ struct SafetyConfig {
     size_t train_limit = 0;  // rows the specification learns from, a seeded sample (0: all)
     uint32_t seed = 42;
     SpecOptions spec;
-    GuidedOptions guided;              // method and seed are set per call
-    std::filesystem::path person;      // a person's profile JSON combined with every method
-    bool include_copyright = false;    // HarmBench's copyright rows (no judge of ours fits them)
+    GuidedOptions guided;            // method and seed are set per call
+    std::filesystem::path person;    // a person's profile JSON combined with every method
+    bool include_copyright = false;  // HarmBench's copyright rows (no judge of ours fits them)
     llm::SamplingParams judge_sampling{.seed = 42, .temperature = 0.0f, .max_tokens = 512};
     int bootstrap_resamples = 2000;
     int workers = 1;  // calls in flight at once over HTTP
@@ -48,7 +48,7 @@ Status check_safety(const SafetyConfig& config);
 
 // Runs the experiment, resuming from config.out as run_authorship does: the specification,
 // answers and verdicts already there are never recomputed.
-Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge,
-                                 const SafetyConfig& config, const learn::Progress& progress = {});
+Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const SafetyConfig& config,
+                                 const learn::Progress& progress = {});
 
 }  // namespace hyperalign::eval

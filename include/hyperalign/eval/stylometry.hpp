@@ -21,38 +21,44 @@ struct LabelledText {
     std::string text;
 };
 
-// Features and model of the stylometric judge. The defaults were chosen on CCAT50 (50 authors,
-// train_raw to test_raw, bench/bench_stylometry.cpp): case-sensitive character 1-4-grams plus
-// lower-cased word 1-2-grams, with df >= 2 and the 200,000 most frequent features, beat a
-// character-2-4-gram SVM in a fraction of its time (docs/limitations.md lists the figures).
+// Features and model of the stylometric judge. The defaults were chosen on CCAT50 (train_raw
+// to test_raw, 50 authors; bench/bench_stylometry.cpp): case-sensitive character 1-4-grams and
+// lower-cased word 1-2-grams, the 50,000 in most texts, and a solver tolerance of 1.0 give the
+// accuracy of character 2-4-grams with a one-vs-rest SVM (scikit-learn's reference) or better,
+// in about an eighth of its time. More features or a tighter tolerance cost time for no
+// measurable gain there (docs/limitations.md).
 struct StylometryOptions {
     int char_min = 1;  // character n-gram lengths; char_max 0 turns them off, at most 7
     int char_max = 4;
     int word_min = 1;  // lower-cased word n-gram lengths; word_max 0 turns them off, at most 2
     int word_max = 2;
-    int min_df = 2;                // a feature must occur in this many training texts
-    size_t max_features = 200000;  // keep the features in most texts (ties: fixed key order)
-    double c = 1.0;                // the SVM's cost of a margin violation
-    int threads = 0;               // 0: std::thread::hardware_concurrency()
+    int min_df = 2;               // a feature must occur in this many training texts
+    size_t max_features = 50000;  // keep the features in most texts (ties: fixed key order)
+    double c = 1.0;               // the SVM's cost of a margin violation
+    double tolerance = 1.0;       // liblinear's stopping tolerance (its default is 0.1)
+    int threads = 0;              // 0: std::thread::hardware_concurrency()
 };
 
 // Attributes a text to one of the authors it was trained on, by style alone and with no
 // language model: TF-IDF over character and word n-grams (sublinear tf, smooth idf, rows
-// L2-normalised) and one linear SVM per author against the rest (L2-regularised squared hinge
-// loss, liblinear's primal Newton solver).
+// L2-normalised) and a linear multi-class SVM (Crammer and Singer's, liblinear's MCSVM_CS, with
+// a bias feature), one weight vector per author.
 //
 // Characters are Unicode code points of the text with every whitespace run made one space; the
 // 127 most frequent non-ASCII characters of the training texts keep their identity, rarer ones
 // share one symbol. Words are runs of letters and digits, lower-cased.
 //
 // Training is deterministic: the same texts and options give the same model, whatever the
-// thread count. A trained judge is immutable: its const members are safe to call from several
-// threads at once. Texts are never logged.
+// thread count. Features are counted on `threads` threads; the solver runs on one, and since it
+// draws from the C library's rand(), training reseeds rand() (srand(1)) under a process-wide
+// lock: other code calling rand() at the same time would make it irreproducible. A trained judge
+// is immutable: its const members are safe to call from several threads at once. Texts are
+// never logged.
 class StylometricJudge {
   public:
     struct Evaluation {
-        size_t n = 0;        // held-out texts
-        size_t correct = 0;  // attributed to their own author
+        size_t n = 0;             // held-out texts
+        size_t correct = 0;       // attributed to their own author
         double accuracy() const;  // correct / n; 0 when n is 0
     };
 
