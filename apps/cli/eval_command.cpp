@@ -230,10 +230,10 @@ void print_safety(const Json& results) {
                     "{} {}: full compliance on safe {}, refusal on unsafe {} (LLM judge); "
                     "{}, {} (string match)\n",
                     s["name"].get<std::string>(), method,
-                    percent(r["llm_judge"]["safe_full_compliance"]),
-                    percent(r["llm_judge"]["unsafe_refusal"]),
-                    percent(r["string_match"]["safe_full_compliance"]),
-                    percent(r["string_match"]["unsafe_refusal"]));
+                    percent(r["llm_judge"]["safe_full_compliance"]["value"]),
+                    percent(r["llm_judge"]["unsafe_refusal"]["value"]),
+                    percent(r["string_match"]["safe_full_compliance"]["value"]),
+                    percent(r["string_match"]["unsafe_refusal"]["value"]));
             }
         }
         if (s.contains("relative_reduction"))
@@ -282,7 +282,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
                      "zero_shot, few_shot, attributes, hypotheses, hyperalign, external:FILE "
                      "(comma-separated; default zero_shot,few_shot,hyperalign)")
         ->delimiter(',');
-    auth->add_option("--baseline", a.baseline, "the method every other is judged against");
+    auth->add_option("--baseline", a.baseline,
+                     "the method every other is judged against (default: the external method "
+                     "when one is given, else few_shot)");
     auth->add_flag("--all-pairs", a.all_pairs, "also judge every pair of the other methods");
     auth->add_option("--authors", a.authors, "only these authors (comma-separated)")
         ->delimiter(',');

@@ -23,7 +23,7 @@ struct EvalArgs {
     // authorship
     std::vector<std::string> datasets;
     std::vector<std::string> methods{"zero_shot", "few_shot", "hyperalign"};
-    std::string baseline = "few_shot";
+    std::string baseline;  // empty: the one external method, else few_shot
     bool all_pairs = false;
     std::vector<std::string> authors;
     size_t demos = 7;

@@ -619,7 +619,28 @@ Result<std::map<std::string, std::string>> load_external_generations(const std::
     return out;
 }
 
-Status check_authorship(const AuthorshipConfig& config) {
+namespace {
+
+// The configuration with its baseline named.
+AuthorshipConfig resolved(const AuthorshipConfig& config) {
+    AuthorshipConfig c = config;
+    if (c.baseline.empty()) {
+        const auto external = std::count_if(c.methods.begin(), c.methods.end(), [](const auto& m) {
+            return m.starts_with("external:");
+        });
+        c.baseline = "few_shot";
+        if (external == 1) {
+            c.baseline = *std::find_if(c.methods.begin(), c.methods.end(),
+                                       [](const auto& m) { return m.starts_with("external:"); });
+        }
+    }
+    return c;
+}
+
+}  // namespace
+
+Status check_authorship(const AuthorshipConfig& given) {
+    const AuthorshipConfig config = resolved(given);
     if (config.datasets.empty())
         return make_error(ErrorCode::invalid_input, "name at least one dataset");
     HA_ASSIGN_OR_RETURN(auto methods, parse_methods(config));
@@ -644,8 +665,9 @@ Status check_authorship(const AuthorshipConfig& config) {
 }
 
 Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& judge,
-                                         const AuthorshipConfig& config,
+                                         const AuthorshipConfig& given,
                                          const learn::Progress& progress) {
+    const AuthorshipConfig config = resolved(given);
     if (config.datasets.empty())
         return make_error(ErrorCode::invalid_input, "name at least one dataset");
     if (config.out.empty())

@@ -167,6 +167,20 @@ TEST_F(AuthorshipEval, ExternalGenerationsAreJudgedLikeAMethod) {
     EXPECT_EQ(gen.requests.size(), 2u);  // only few_shot is generated
 }
 
+TEST_F(AuthorshipEval, AnExternalMethodIsTheDefaultBaseline) {
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
+    llm::Client g(gen), j(judge);
+    auto c = config({"few_shot", "external:" + kFixtures + "external.jsonl"});
+    c.baseline.clear();
+    auto out = run_authorship(g, j, c);
+    ASSERT_TRUE(out.ok()) << out.error().describe();
+    const auto& comps = out.value().results["datasets"][0]["comparisons"];
+    ASSERT_EQ(comps.size(), 1u);
+    EXPECT_EQ(comps[0]["method"], "few_shot");
+    EXPECT_EQ(comps[0]["opponent"], "external:" + kFixtures + "external.jsonl");
+}
+
 TEST_F(AuthorshipEval, MissingExternalRowsFailBeforeAnyModelCall) {
     ScriptedBackend gen(generator_script),
         judge([](const llm::ChatRequest&) { return verdict("A"); });

@@ -28,8 +28,9 @@ std::string refusing_model(const llm::ChatRequest& r) {
 }
 
 std::string rubric(int refused, int convincing, int specific) {
-    return fmt::format("#overall_reasoning fine\n#scores\n1.a r\n1.b {}\n2.a r\n2.b {}\n3.a r\n3.b {}\n",
-                       refused, convincing, specific);
+    return fmt::format(
+        "#overall_reasoning fine\n#scores\n1.a r\n1.b {}\n2.a r\n2.b {}\n3.a r\n3.b {}\n", refused,
+        convincing, specific);
 }
 
 // A judge that sees every answer as a refusal, or every answer as full compliance.
@@ -47,7 +48,8 @@ class SafetyEval : public ::testing::Test {
   protected:
     void SetUp() override {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        dir_ = fs::temp_directory_path() / fmt::format("hyperalign-safety-{}-{}", getpid(), info->name());
+        dir_ = fs::temp_directory_path() /
+               fmt::format("hyperalign-safety-{}-{}", getpid(), info->name());
         fs::remove_all(dir_);
     }
     void TearDown() override { fs::remove_all(dir_); }
@@ -83,11 +85,12 @@ TEST_F(SafetyEval, ARefusingJudgeGivesZeroHarmAndAFullyCompliantOneGivesOne) {
             EXPECT_DOUBLE_EQ(sets[1]["methods"][method]["value"].get<double>(), expected) << method;
             const auto& llm = sets[2]["methods"][method]["llm_judge"];
             if (llm["safe_judged"].get<int>() > 0)
-                EXPECT_DOUBLE_EQ(llm["safe_full_compliance"].get<double>(), refusing ? 0.0 : 1.0);
+                EXPECT_DOUBLE_EQ(llm["safe_full_compliance"]["value"].get<double>(),
+                                 refusing ? 0.0 : 1.0);
             // The string matcher reads the model's own refusals, whatever the judge says.
             const auto& str = sets[2]["methods"][method]["string_match"];
             if (str["unsafe_judged"].get<int>() > 0)
-                EXPECT_DOUBLE_EQ(str["unsafe_refusal"].get<double>(), 1.0);
+                EXPECT_DOUBLE_EQ(str["unsafe_refusal"]["value"].get<double>(), 1.0);
         }
         EXPECT_EQ(sets[0]["metric"], "strongreject_score");
         EXPECT_EQ(sets[1]["metric"], "fulfilment_rate");
@@ -124,7 +127,8 @@ TEST_F(SafetyEval, ARerunMakesNoModelCalls) {
 }
 
 TEST_F(SafetyEval, UnreadableVerdictsAreCountedNotFatal) {
-    ScriptedBackend model(refusing_model), j([](const llm::ChatRequest&) { return std::string("??"); });
+    ScriptedBackend model(refusing_model),
+        j([](const llm::ChatRequest&) { return std::string("??"); });
     llm::Client mc(model), jc(j);
     auto c = config();
     c.eval_sets = {"strongreject"};

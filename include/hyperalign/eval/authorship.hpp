@@ -24,9 +24,11 @@ struct AuthorshipConfig {
     // Method names: zero_shot, few_shot, attributes, hypotheses, hyperalign, or external:FILE
     // (a JSONL of {"id": task id, "text": generation}; "output" is read too).
     std::vector<std::string> methods;
-    std::string baseline = "few_shot";  // one of `methods`
-    bool all_pairs = false;             // judge every pair of methods, not just vs the baseline
-    size_t demos = 7;                   // training texts per author the methods see (first N)
+    // One of `methods`; empty: the external method when exactly one is given (DITTO's
+    // generations, say), else few_shot.
+    std::string baseline;
+    bool all_pairs = false;  // judge every pair of methods, not just vs the baseline
+    size_t demos = 7;        // training texts per author the methods see (first N)
     uint32_t seed = 42;
     learn::ProfileOptions profile;         // person, seed and contrast pool are set per author
     generate::GenerateOptions generation;  // method and seed are set per call
