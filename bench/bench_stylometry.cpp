@@ -179,27 +179,31 @@ int run(const Args& args) {
     const auto& o = args.options;
     fmt::print("data: train {} texts ({} authors), test {} texts ({} authors), 50-way\n",
                first.n_train, first.authors_train, first.n_test, first.authors_test);
-    fmt::print("ours: char {}-{} + word {}-{} tf-idf, min_df {}, {} features, linear SVM C={}, "
-               "{} threads\n",
-               o.char_min, o.char_max, o.word_min, o.word_max, o.min_df, first.features, o.c,
-               o.threads);
+    fmt::print(
+        "ours: char {}-{} + word {}-{} tf-idf, min_df {}, {} features, multi-class linear "
+        "SVM C={} tolerance {}, threads {}\n",
+        o.char_min, o.char_max, o.word_min, o.word_max, o.min_df, first.features, o.c, o.tolerance,
+        o.threads);
     fmt::print("ours: n {}, correct {}, accuracy {:.4f}\n", first.evaluation.n,
                first.evaluation.correct, first.evaluation.accuracy());
-    fmt::print("ours: load {:.2f} s, train {:.2f} s, predict {:.2f} s, total {:.2f} s "
-               "(median of {} runs)\n",
-               load, train, predict, total, runs.size());
+    fmt::print(
+        "ours: load {:.2f} s, train {:.2f} s, predict {:.2f} s, total {:.2f} s "
+        "(median of {} runs)\n",
+        load, train, predict, total, runs.size());
     if (!args.reference)
         return 0;
 
     auto ref = run_reference(args, *data);
     if (!ref)
         return 1;
-    fmt::print("reference: accuracy {:.4f}, {:.2f} s by its own clock (fit + predict), "
-               "{:.2f} s wall (whole process)\n",
-               ref->accuracy, ref->seconds_reported, ref->ms_wall / 1000);
-    fmt::print("ratio: reference wall / our total = {:.1f}x; reference fit+predict / our "
-               "train+predict = {:.1f}x\n",
-               ref->ms_wall / 1000 / total, ref->seconds_reported / (train + predict));
+    fmt::print(
+        "reference: accuracy {:.4f}, {:.2f} s by its own clock (fit + predict), "
+        "{:.2f} s wall (whole process)\n",
+        ref->accuracy, ref->seconds_reported, ref->ms_wall / 1000);
+    fmt::print(
+        "ratio: reference wall / our total = {:.1f}x; reference fit+predict / our "
+        "train+predict = {:.1f}x\n",
+        ref->ms_wall / 1000 / total, ref->seconds_reported / (train + predict));
     fmt::print("accuracy: ours {:.4f} vs reference {:.4f} (printed with 3 digits by the script)\n",
                first.evaluation.accuracy(), ref->accuracy);
     print_loadavg("after");
@@ -213,8 +217,9 @@ int main(int argc, char** argv) {
     hyperalign::bench::Args a;
     auto& o = a.options;
     CLI::App app{"Stylometric judge against the scikit-learn reference on CCAT50 (prints figures)"};
-    app.add_option("--data-dir", a.data_dir, "shared data folder (default: found as the library "
-                                             "finds it)");
+    app.add_option("--data-dir", a.data_dir,
+                   "shared data folder (default: found as the library "
+                   "finds it)");
     app.add_option("--python", a.python, "Python with scikit-learn (Debian's python3-sklearn)")
         ->capture_default_str();
     app.add_flag("!--no-reference", a.reference, "skip the scikit-learn reference");
@@ -228,6 +233,7 @@ int main(int argc, char** argv) {
     app.add_option("--min-df", o.min_df, "")->capture_default_str();
     app.add_option("--max-features", o.max_features, "")->capture_default_str();
     app.add_option("--c", o.c, "SVM cost")->capture_default_str();
+    app.add_option("--tolerance", o.tolerance, "solver stopping tolerance")->capture_default_str();
     app.add_option("--threads", o.threads, "0: all cores")->capture_default_str();
 
     bool verbose = false;
@@ -236,8 +242,7 @@ int main(int argc, char** argv) {
 
     namespace log = hyperalign::log;
     log::set_level(verbose ? log::Level::debug : log::Level::warn);
-    log::set_sink([](log::Level, std::string_view message) {
-        fmt::print(stderr, "{}\n", message);
-    });
+    log::set_sink(
+        [](log::Level, std::string_view message) { fmt::print(stderr, "{}\n", message); });
     return hyperalign::bench::run(a);
 }

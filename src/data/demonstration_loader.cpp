@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "data/jsonl.hpp"
 #include "hyperalign/core/text.hpp"
 #include "hyperalign/prompts/library.hpp"
 
@@ -34,14 +35,6 @@ struct Row {
     bool has_author = false;            // the row has an `author` field
     std::optional<std::string> author;  // its value, when a string
 };
-
-Error input_error(const std::string& file, int line, std::string field, std::string message) {
-    Error e = make_error(ErrorCode::invalid_input, std::move(message));
-    e.file = file;
-    e.line = line;
-    e.field = std::move(field);
-    return e;
-}
 
 Error not_found(const std::string& file, std::string message) {
     Error e = make_error(ErrorCode::not_found, std::move(message));
@@ -96,12 +89,12 @@ Result<std::string> read_id(const Json& value, const std::string& file, int line
     if (value.is_string()) {
         std::string id = value.get<std::string>();
         if (id.empty())
-            return input_error(file, line, "id", "`id` is an empty string");
+            return row_error(file, line, "id", "`id` is an empty string");
         return id;
     }
     if (value.is_number_integer())
         return value.dump();
-    return input_error(
+    return row_error(
         file, line, "id",
         fmt::format("`id` must be a string or an integer, found {}", value.type_name()));
 }
@@ -111,7 +104,7 @@ Result<Row> parse_row(std::string_view raw, const std::string& file, const std::
                       int line) {
     size_t bad = 0;
     if (!text::is_valid_utf8(raw, &bad)) {
-        return input_error(
+        return row_error(
             file, line, "",
             fmt::format("invalid UTF-8 at byte column {}; save the file as UTF-8", bad + 1));
     }
@@ -120,12 +113,12 @@ Result<Row> parse_row(std::string_view raw, const std::string& file, const std::
     try {
         obj = Json::parse(raw);
     } catch (const nlohmann::json::parse_error& e) {
-        return input_error(file, line, "",
-                           fmt::format("malformed JSON at column {}: {}", e.byte, json_reason(e)));
+        return row_error(file, line, "",
+                         fmt::format("malformed JSON at column {}: {}", e.byte, json_reason(e)));
     }
     if (!obj.is_object()) {
-        return input_error(file, line, "",
-                           fmt::format("a row must be a JSON object, found {}", obj.type_name()));
+        return row_error(file, line, "",
+                         fmt::format("a row must be a JSON object, found {}", obj.type_name()));
     }
 
     Row row;
@@ -135,21 +128,21 @@ Result<Row> parse_row(std::string_view raw, const std::string& file, const std::
 
     const auto text_it = obj.find("text");
     if (text_it == obj.end()) {
-        return input_error(file, line, "text", "missing required field `text`");
+        return row_error(file, line, "text", "missing required field `text`");
     }
     if (!text_it->is_string()) {
-        return input_error(file, line, "text",
-                           fmt::format("`text` must be a string, found {}", text_it->type_name()));
+        return row_error(file, line, "text",
+                         fmt::format("`text` must be a string, found {}", text_it->type_name()));
     }
     demo.text = text_it->get<std::string>();
     if (text::trim(demo.text).empty()) {
-        return input_error(file, line, "text", "`text` is empty");
+        return row_error(file, line, "text", "`text` is empty");
     }
 
     // A null or blank prompt counts as absent: the task is then derived from the text.
     const auto prompt_it = obj.find("prompt");
     if (prompt_it != obj.end() && !prompt_it->is_null() && !prompt_it->is_string()) {
-        return input_error(
+        return row_error(
             file, line, "prompt",
             fmt::format("`prompt` must be a string or null, found {}", prompt_it->type_name()));
     }
@@ -202,7 +195,7 @@ Result<std::vector<Row>> load_jsonl(const fs::path& path, const std::string& sho
         HA_ASSIGN_OR_RETURN(Row row, parse_row(raw, shown, stem, line));
         const auto [it, inserted] = id_lines.emplace(row.demo.id, line);
         if (!inserted) {
-            return input_error(
+            return row_error(
                 shown, line, "id",
                 fmt::format("duplicate id '{}' (first used on line {})", row.demo.id, it->second));
         }
@@ -210,8 +203,8 @@ Result<std::vector<Row>> load_jsonl(const fs::path& path, const std::string& sho
     }
 
     if (rows.empty()) {
-        return input_error(shown, 0, "",
-                           "no demonstrations: the file is empty or has only blank lines");
+        return row_error(shown, 0, "",
+                         "no demonstrations: the file is empty or has only blank lines");
     }
     return rows;
 }
@@ -227,7 +220,7 @@ Result<std::vector<Row>> load_folder(const fs::path& dir, const std::string& sho
     if (ec)
         return not_found(shown, fmt::format("cannot list the folder: {}", ec.message()));
     if (files.empty()) {
-        return input_error(shown, 0, "", "the folder has no .txt files (one text per file)");
+        return row_error(shown, 0, "", "the folder has no .txt files (one text per file)");
     }
     std::sort(files.begin(), files.end());
 
@@ -240,20 +233,19 @@ Result<std::vector<Row>> load_folder(const fs::path& dir, const std::string& sho
         if (!text::is_valid_utf8(content, &bad)) {
             const size_t line_start = content.rfind('\n', bad) + 1;  // npos + 1 == 0
             const auto line = 1 + std::count(content.begin(), content.begin() + bad, '\n');
-            return input_error(
-                file_shown, static_cast<int>(line), "",
-                fmt::format("invalid UTF-8 at byte column {}; save the file as UTF-8",
-                            bad - line_start + 1));
+            return row_error(file_shown, static_cast<int>(line), "",
+                             fmt::format("invalid UTF-8 at byte column {}; save the file as UTF-8",
+                                         bad - line_start + 1));
         }
 
         Row row;
         row.demo.text = text::trim(content);
         if (row.demo.text.empty())
-            return input_error(file_shown, 0, "text", "the file is empty");
+            return row_error(file_shown, 0, "text", "the file is empty");
         row.demo.id = file.filename().string();
         if (!text::is_valid_utf8(row.demo.id)) {
-            return input_error(text::to_valid_utf8(file_shown), 0, "",
-                               "the file name is not valid UTF-8; rename the file");
+            return row_error(text::to_valid_utf8(file_shown), 0, "",
+                             "the file name is not valid UTF-8; rename the file");
         }
         row.demo.source_file = file_shown;
         HA_TRY(derive_prompt(row.demo));
@@ -288,20 +280,20 @@ Result<std::vector<Demonstration>> select_rows(std::vector<Row> rows, const Load
         const bool any_author =
             std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.has_author; });
         if (!any_author) {
-            return input_error(shown, 0, "author",
-                               "the input has no `author` field, so rows cannot be selected by "
-                               "author; drop the author option");
+            return row_error(shown, 0, "author",
+                             "the input has no `author` field, so rows cannot be selected by "
+                             "author; drop the author option");
         }
         for (const Row& row : rows) {
             if (row.has_author && !row.author) {
-                return input_error(row.demo.source_file, row.demo.source_line, "author",
-                                   "`author` must be a string to select rows by author");
+                return row_error(row.demo.source_file, row.demo.source_line, "author",
+                                 "`author` must be a string to select rows by author");
             }
         }
         const auto known = list_authors(rows);
         std::erase_if(rows, [&](const Row& r) { return r.author != options.author; });
         if (rows.empty()) {
-            return input_error(
+            return row_error(
                 shown, 0, "author",
                 fmt::format("no row has author '{}'; known authors: {}", *options.author, known));
         }
@@ -340,7 +332,7 @@ struct Source {
 
 Result<Source> resolve(const std::string& source) {
     if (source.empty())
-        return input_error("", 0, "", "no input given: pass a file, folder or dataset name");
+        return row_error("", 0, "", "no input given: pass a file, folder or dataset name");
 
     std::error_code ec;
     if (fs::exists(source, ec))

@@ -1,12 +1,11 @@
 #include "hyperalign/eval/authorship_data.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
+#include "data/jsonl.hpp"
 #include "hyperalign/core/text.hpp"
 #include "hyperalign/data/demonstration_loader.hpp"
 #include "hyperalign/prompts/library.hpp"
@@ -15,68 +14,25 @@ namespace hyperalign::eval {
 namespace {
 
 namespace fs = std::filesystem;
-using Json = nlohmann::json;
-
-// One parsed JSONL row and where it came from.
-struct Row {
-    Json json;
-    std::string file;
-    int line = 0;
-};
-
-Error row_error(const std::string& file, int line, std::string field, std::string message) {
-    Error e = make_error(ErrorCode::invalid_input, std::move(message));
-    e.file = file;
-    e.line = line;
-    e.field = std::move(field);
-    return e;
-}
-
-Result<std::vector<Row>> read_rows(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        Error e = make_error(ErrorCode::not_found, "cannot open the file for reading");
-        e.file = path.string();
-        return e;
-    }
-    std::vector<Row> rows;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (!line.empty() && line.back() == '\r')
-            line.pop_back();
-        if (text::trim(line).empty())
-            continue;
-        size_t bad = 0;
-        if (!text::is_valid_utf8(line, &bad)) {
-            return row_error(path.string(), n, "",
-                             fmt::format("invalid UTF-8 at byte {}", bad + 1));
-        }
-        Json j = Json::parse(line, nullptr, false);
-        if (j.is_discarded())
-            return row_error(path.string(), n, "", "malformed JSON");
-        if (!j.is_object())
-            return row_error(path.string(), n, "", "a row must be a JSON object");
-        rows.push_back({std::move(j), path.string(), n});
-    }
-    return rows;
-}
+using data::JsonlRow;
+using data::read_jsonl;
+using data::row_error;
 
 // The string at `key`: nullopt when absent or null; an error for another type or, when
 // `required`, for an absent, null or blank value.
-Result<std::optional<std::string>> string_field(const Row& row, const char* key, bool required) {
+Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key,
+                                                bool required) {
     auto it = row.json.find(key);
     if (it == row.json.end() || it->is_null() ||
         (it->is_string() && text::trim(it->get<std::string>()).empty())) {
         if (required)
-            return row_error(row.file, row.line, key, "missing or empty");
+            return row_error(row, key, "missing or empty");
         return std::optional<std::string>();
     }
     if (it->is_number_integer())
         return std::optional<std::string>(std::to_string(it->get<int64_t>()));
     if (!it->is_string())
-        return row_error(row.file, row.line, key, "must be a string");
+        return row_error(row, key, "must be a string");
     return std::optional<std::string>(it->get<std::string>());
 }
 
@@ -97,7 +53,7 @@ std::string collapse_whitespace(std::string_view s) {
 }
 
 // Tasks from rows of the task split; ids must be unique across the whole dataset.
-Result<AuthorshipTask> task_from(const Row& row, std::set<std::string>& ids) {
+Result<AuthorshipTask> task_from(const JsonlRow& row, std::set<std::string>& ids) {
     AuthorshipTask t;
     HA_ASSIGN_OR_RETURN(auto author, string_field(row, "author", true));
     HA_ASSIGN_OR_RETURN(auto prompt, string_field(row, "prompt", true));
@@ -110,23 +66,29 @@ Result<AuthorshipTask> task_from(const Row& row, std::set<std::string>& ids) {
     t.source_file = row.file;
     t.source_line = row.line;
     if (!ids.insert(t.id).second)
-        return row_error(row.file, row.line, "id", fmt::format("duplicate id '{}'", t.id));
+        return row_error(row, "id", fmt::format("duplicate id '{}'", t.id));
     return t;
 }
 
 // A training text; rows without a prompt get `derive`'s.
 using Derive = Result<std::string> (*)(std::string_view);
 
-Result<std::string> derived_prompt(std::string_view text) {
-    HA_ASSIGN_OR_RETURN(std::string p, prompts::render("derived_prompt", "user",
-                                                       {{"first_sentence", text::first_sentence(
-                                                                               text)}}));
+// The user part of `template_id` for a text starting with `text`'s first sentence.
+Result<std::string> first_sentence_prompt(const char* template_id, std::string_view text) {
+    HA_ASSIGN_OR_RETURN(
+        std::string p,
+        prompts::render(template_id, "user", {{"first_sentence", text::first_sentence(text)}}));
     while (!p.empty() && p.back() == '\n')
         p.pop_back();
     return p;
 }
 
-Result<std::pair<std::string, Demonstration>> train_from(const Row& row, std::set<std::string>& ids,
+Result<std::string> derived_prompt(std::string_view text) {
+    return first_sentence_prompt("derived_prompt", text);
+}
+
+Result<std::pair<std::string, Demonstration>> train_from(const JsonlRow& row,
+                                                         std::set<std::string>& ids,
                                                          Derive derive) {
     HA_ASSIGN_OR_RETURN(auto author, string_field(row, "author", true));
     HA_ASSIGN_OR_RETURN(auto text, string_field(row, "text", true));
@@ -144,7 +106,7 @@ Result<std::pair<std::string, Demonstration>> train_from(const Row& row, std::se
         d.prompt_derived = true;
     }
     if (!ids.insert(d.id).second)
-        return row_error(row.file, row.line, "id", fmt::format("duplicate id '{}'", d.id));
+        return row_error(row, "id", fmt::format("duplicate id '{}'", d.id));
     return std::pair{*author, std::move(d)};
 }
 
@@ -173,9 +135,10 @@ Status finish(AuthorshipDataset& d, const AuthorshipLoadOptions& o, const std::s
     }
     for (const auto& a : o.authors) {
         if (std::find(known.begin(), known.end(), a) == known.end()) {
-            Error e = make_error(ErrorCode::not_found,
-                                 fmt::format("no '{}' tasks for author '{}'; authors with tasks: {}",
-                                             o.split, a, some_names(known)));
+            Error e =
+                make_error(ErrorCode::not_found,
+                           fmt::format("no '{}' tasks for author '{}'; authors with tasks: {}",
+                                       o.split, a, some_names(known)));
             e.file = source;
             return e;
         }
@@ -214,12 +177,12 @@ Result<AuthorshipDataset> load_ccat50(const fs::path& dir, const AuthorshipLoadO
     AuthorshipDataset d;
     d.name = "ccat50";
     std::set<std::string> ids;
-    HA_ASSIGN_OR_RETURN(auto task_rows, read_rows(dir / fmt::format("ccat50_{}.jsonl", o.split)));
+    HA_ASSIGN_OR_RETURN(auto task_rows, read_jsonl(dir / fmt::format("ccat50_{}.jsonl", o.split)));
     for (const auto& row : task_rows) {
         HA_ASSIGN_OR_RETURN(auto t, task_from(row, ids));
         d.tasks.push_back(std::move(t));
     }
-    HA_ASSIGN_OR_RETURN(auto raw, read_rows(dir / "ccat50_train_raw.jsonl"));
+    HA_ASSIGN_OR_RETURN(auto raw, read_jsonl(dir / "ccat50_train_raw.jsonl"));
     size_t excluded = 0;
     PromptCheck check;
     for (const auto& row : raw) {
@@ -233,7 +196,7 @@ Result<AuthorshipDataset> load_ccat50(const fs::path& dir, const AuthorshipLoadO
     }
     // The rule against the prompts DITTO made, on both processed splits.
     for (const char* split : {"val", "test"}) {
-        HA_ASSIGN_OR_RETURN(auto rows, read_rows(dir / fmt::format("ccat50_{}.jsonl", split)));
+        HA_ASSIGN_OR_RETURN(auto rows, read_jsonl(dir / fmt::format("ccat50_{}.jsonl", split)));
         for (const auto& row : rows) {
             HA_ASSIGN_OR_RETURN(auto prompt, string_field(row, "prompt", true));
             HA_ASSIGN_OR_RETURN(auto text, string_field(row, "text", true));
@@ -256,8 +219,9 @@ Result<AuthorshipDataset> load_ccat50(const fs::path& dir, const AuthorshipLoadO
 }
 
 // cmcc, custom and user files: rows of one or two files, told apart by `split`.
-Status add_rows(AuthorshipDataset& d, const std::vector<Row>& rows, const std::string& task_split,
-                bool tasks_only_by_split, std::set<std::string>& ids) {
+Status add_rows(AuthorshipDataset& d, const std::vector<JsonlRow>& rows,
+                const std::string& task_split, bool tasks_only_by_split,
+                std::set<std::string>& ids) {
     for (const auto& row : rows) {
         HA_ASSIGN_OR_RETURN(auto split, string_field(row, "split", tasks_only_by_split));
         if (split && *split == task_split) {
@@ -274,12 +238,7 @@ Status add_rows(AuthorshipDataset& d, const std::vector<Row>& rows, const std::s
 }  // namespace
 
 Result<std::string> ccat50_prompt(std::string_view article) {
-    HA_ASSIGN_OR_RETURN(std::string p,
-                        prompts::render("ccat50_prompt", "user",
-                                        {{"first_sentence", text::first_sentence(article)}}));
-    while (!p.empty() && p.back() == '\n')
-        p.pop_back();
-    return p;
+    return first_sentence_prompt("ccat50_prompt", article);
 }
 
 Result<AuthorshipDataset> load_authorship_dataset(const std::string& name_or_file,
@@ -290,8 +249,8 @@ Result<AuthorshipDataset> load_authorship_dataset(const std::string& name_or_fil
     }
     AuthorshipDataset d;
     std::string source = name_or_file;
-    const bool named = name_or_file == "ccat50" || name_or_file == "cmcc" ||
-                       name_or_file == "custom";
+    const bool named =
+        name_or_file == "ccat50" || name_or_file == "cmcc" || name_or_file == "custom";
     if (named) {
         fs::path data = options.data_dir;
         if (data.empty()) {
@@ -311,8 +270,8 @@ Result<AuthorshipDataset> load_authorship_dataset(const std::string& name_or_fil
         } else {
             d.name = name_or_file;
             std::set<std::string> ids;
-            HA_ASSIGN_OR_RETURN(auto train, read_rows(dir / (name_or_file + "_train.jsonl")));
-            HA_ASSIGN_OR_RETURN(auto tasks, read_rows(source));
+            HA_ASSIGN_OR_RETURN(auto train, read_jsonl(dir / (name_or_file + "_train.jsonl")));
+            HA_ASSIGN_OR_RETURN(auto tasks, read_jsonl(source));
             HA_TRY(add_rows(d, train, options.split, true, ids));
             HA_TRY(add_rows(d, tasks, options.split, true, ids));
             d.train_note = fmt::format("training texts: {}_train.jsonl", name_or_file);
@@ -326,7 +285,7 @@ Result<AuthorshipDataset> load_authorship_dataset(const std::string& name_or_fil
         }
         d.name = fs::path(name_or_file).stem().string();
         std::set<std::string> ids;
-        HA_ASSIGN_OR_RETURN(auto rows, read_rows(name_or_file));
+        HA_ASSIGN_OR_RETURN(auto rows, read_jsonl(name_or_file));
         HA_TRY(add_rows(d, rows, options.split, true, ids));
         d.train_note = fmt::format("training texts: the rows of {} with split 'train'",
                                    fs::path(name_or_file).filename().string());

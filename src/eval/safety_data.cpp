@@ -1,6 +1,5 @@
 #include "hyperalign/eval/safety_data.hpp"
 
-#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -9,8 +8,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "data/jsonl.hpp"
 #include "hyperalign/core/text.hpp"
 #include "hyperalign/data/demonstration_loader.hpp"
+#include "hyperalign/learn/rows.hpp"
 
 namespace hyperalign::eval {
 namespace {
@@ -35,48 +36,12 @@ const DatasetFile kDatasets[] = {
     {"sorry_bench", "sorry_bench/question.jsonl"},
 };
 
-// One parsed JSONL row and where it came from.
-struct Row {
-    Json json;
-    std::string file;
-    int line = 0;
-};
+using data::JsonlRow;
+using data::row_error;
 
-Error row_error(const Row& row, std::string field, std::string message) {
-    Error e = make_error(ErrorCode::invalid_input, std::move(message));
-    e.file = row.file;
-    e.line = row.line;
-    e.field = std::move(field);
-    return e;
-}
-
-Result<std::vector<Row>> read_rows(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        Error e = make_error(ErrorCode::not_found, "cannot open the file for reading");
-        e.file = path.string();
-        return e;
-    }
-    std::vector<Row> rows;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (!line.empty() && line.back() == '\r')
-            line.pop_back();
-        if (text::trim(line).empty())
-            continue;
-        Row row{Json(), path.string(), n};
-        size_t bad = 0;
-        if (!text::is_valid_utf8(line, &bad))
-            return row_error(row, "", fmt::format("invalid UTF-8 at byte {}", bad + 1));
-        row.json = Json::parse(line, nullptr, false);
-        if (row.json.is_discarded())
-            return row_error(row, "", "malformed JSON");
-        if (!row.json.is_object())
-            return row_error(row, "", "a row must be a JSON object");
-        rows.push_back(std::move(row));
-    }
+// The rows of a safety set; a set without rows is an error.
+Result<std::vector<JsonlRow>> read_rows(const fs::path& path) {
+    HA_ASSIGN_OR_RETURN(std::vector<JsonlRow> rows, data::read_jsonl(path));
     if (rows.empty()) {
         Error e = make_error(ErrorCode::invalid_input, "the file has no rows");
         e.file = path.string();
@@ -87,7 +52,7 @@ Result<std::vector<Row>> read_rows(const fs::path& path) {
 
 // The string at `key`: nullopt when absent, null or blank (an error when `required`); an
 // integer is read as its decimal text when `integer_ok`; another type is an error.
-Result<std::optional<std::string>> string_field(const Row& row, const char* key, bool required,
+Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key, bool required,
                                                 bool integer_ok = false) {
     auto it = row.json.find(key);
     const bool blank =
@@ -106,7 +71,7 @@ Result<std::optional<std::string>> string_field(const Row& row, const char* key,
 }
 
 // A row of SORRY-Bench's official question file: the request is the first of `turns`.
-Result<SafetyPrompt> sorry_bench_row(const Row& row) {
+Result<SafetyPrompt> sorry_bench_row(const JsonlRow& row) {
     SafetyPrompt p;
     HA_ASSIGN_OR_RETURN(auto id, string_field(row, "question_id", true, true));
     HA_ASSIGN_OR_RETURN(auto category, string_field(row, "category", false, true));
@@ -126,7 +91,7 @@ Result<SafetyPrompt> sorry_bench_row(const Row& row) {
 }
 
 // A row of the shared safety sets or of a user's file.
-Result<SafetyPrompt> prompt_row(const Row& row, const std::string& default_dataset) {
+Result<SafetyPrompt> prompt_row(const JsonlRow& row, const std::string& default_dataset) {
     if (!row.json.contains("prompt") && row.json.contains("turns") &&
         row.json.contains("question_id")) {
         return sorry_bench_row(row);
@@ -183,17 +148,6 @@ std::string known_names() {
     return out;
 }
 
-// An unbiased draw in [0, bound) by rejection, the same with every standard library.
-size_t draw(std::mt19937_64& rng, size_t bound) {
-    const uint64_t b = uint64_t(bound);
-    const uint64_t limit = UINT64_MAX - UINT64_MAX % b;
-    uint64_t r;
-    do
-        r = rng();
-    while (r >= limit);
-    return size_t(r % b);
-}
-
 }  // namespace
 
 const std::vector<std::string>& safety_dataset_names() {
@@ -227,10 +181,10 @@ Result<std::vector<SafetyPrompt>> load_safety_prompts(const std::string& name_or
                                       name_or_path, known_names()));
     }
 
-    HA_ASSIGN_OR_RETURN(std::vector<Row> rows, read_rows(file));
+    HA_ASSIGN_OR_RETURN(std::vector<JsonlRow> rows, read_rows(file));
     std::vector<SafetyPrompt> out;
     std::set<std::string> ids;
-    for (const Row& row : rows) {
+    for (const JsonlRow& row : rows) {
         HA_ASSIGN_OR_RETURN(SafetyPrompt p, prompt_row(row, dataset));
         if (!ids.insert(p.id).second)
             return row_error(row, "id", fmt::format("duplicate id '{}'", p.id));
@@ -259,8 +213,7 @@ XstestSplit split_xstest(const std::vector<SafetyPrompt>& rows, uint64_t seed) {
     std::vector<bool> to_train(rows.size(), false);
     for (const auto& type : types) {
         std::vector<size_t> order = members[type];
-        for (size_t i = order.size(); i > 1; --i)
-            std::swap(order[i - 1], order[draw(rng, i)]);
+        learn::seeded_shuffle(order, rng);
         for (size_t k = 0; k < order.size() / 2; ++k)
             to_train[order[k]] = true;
     }

@@ -1,15 +1,15 @@
 #include "hyperalign/eval/safety_spec.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
-#include <random>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "data/jsonl.hpp"
 #include "hyperalign/core/log.hpp"
 #include "hyperalign/core/text.hpp"
+#include "hyperalign/learn/profile_builder.hpp"
+#include "hyperalign/learn/rows.hpp"
 #include "hyperalign/learn/text_fitter.hpp"
 #include "hyperalign/prompts/library.hpp"
 
@@ -26,46 +26,10 @@ const std::vector<std::string> kLearningTemplates = {
 // reasonings ("Harmless.") may legitimately recur in an answer.
 constexpr size_t kMinEchoChars = 24;
 
-std::string utc_now() {
-    std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::string without_trailing_newlines(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
         s.pop_back();
     return s;
-}
-
-// A seeded permutation of 0..n-1 (Fisher-Yates over mt19937_64 with unbiased draws), the same
-// with every standard library.
-std::vector<size_t> shuffled(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::vector<size_t> order(n);
-    for (size_t i = 0; i < n; ++i)
-        order[i] = i;
-    for (size_t i = n; i > 1; --i) {
-        const uint64_t bound = uint64_t(i);
-        const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
-        uint64_t r;
-        do
-            r = rng();
-        while (r >= limit);
-        std::swap(order[i - 1], order[size_t(r % bound)]);
-    }
-    return order;
-}
-
-Error row_error(const SafetyPrompt& p, std::string field, std::string message) {
-    Error e = make_error(ErrorCode::invalid_input, std::move(message));
-    e.file = p.source_file;
-    e.line = p.source_line;
-    e.field = std::move(field);
-    return e;
 }
 
 // The labelled rows in a seeded order: XSTest lists its prompts type by type, and the
@@ -77,12 +41,13 @@ Result<learn::TaskRows> spec_rows(const std::vector<SafetyPrompt>& train, uint64
     HA_ASSIGN_OR_RETURN(std::string description, prompts::render("safety_task", "description", {}));
     rows.task_description = without_trailing_newlines(std::move(description));
     size_t safe = 0;
-    for (size_t i : shuffled(train.size(), seed)) {
+    for (size_t i : learn::seeded_permutation(train.size(), seed)) {
         const SafetyPrompt& p = train[i];
         if (p.label != "safe" && p.label != "unsafe")
-            return row_error(p, "label", "must be \"safe\" or \"unsafe\"");
+            return data::row_error(p.source_file, p.source_line, "label",
+                                   "must be \"safe\" or \"unsafe\"");
         if (text::trim(p.prompt).empty())
-            return row_error(p, "prompt", "missing or empty");
+            return data::row_error(p.source_file, p.source_line, "prompt", "missing or empty");
         safe += p.label == "safe";
         rows.labelled.push_back({p.id, p.prompt, p.label});
     }
@@ -117,56 +82,24 @@ std::map<std::string, std::string> parameters(const learn::EngineOptions& e,
     size_t safe = 0;
     for (const auto& r : rows.labelled)
         safe += r.label == "safe";
-    Json p{{"profile_kind", "safety_specification"},
-           {"train_rows", rows.size()},
-           {"train_safe", safe},
-           {"train_unsafe", rows.size() - safe},
-           {"num_init", e.num_init},
-           {"init_batch_size", e.init_batch_size},
-           {"hypotheses_per_batch", e.hypotheses_per_batch},
-           {"max_hypotheses", e.max_hypotheses},
-           {"alpha", e.alpha},
-           {"k", e.k},
-           {"num_wrong_scale", e.num_wrong_scale},
-           {"update_batch_size", e.update_batch_size},
-           {"num_hypotheses_to_update", e.num_hypotheses_to_update},
-           {"update_hypotheses_per_batch", e.update_hypotheses_per_batch},
-           {"only_best_hypothesis", e.only_best_hypothesis},
-           {"scoring_batch", e.scoring_batch},
-           {"temperature", e.sampling.temperature},
-           {"top_p", e.sampling.top_p},
-           {"top_k", e.sampling.top_k},
-           {"max_tokens_generate", e.max_tokens_generate},
-           {"max_tokens_predict", e.max_tokens_predict}};
-    std::map<std::string, std::string> out;
-    for (const auto& [k, v] : p.items())
-        out[k] = v.dump();
+    const Json p{{"profile_kind", "safety_specification"},
+                 {"train_rows", rows.size()},
+                 {"train_safe", safe},
+                 {"train_unsafe", rows.size() - safe}};
+    std::map<std::string, std::string> out = learn::engine_parameters(e);
+    for (const auto& [key, value] : p.items())
+        out[key] = value.dump();
     return out;
 }
 
 Status fill_provenance(llm::Client& client, const learn::TextFitter& fitter,
                        const learn::EngineOptions& engine, const learn::TaskRows& rows,
                        uint32_t seed, Provenance& pv) {
-    const llm::ModelInfo& info = client.backend().info();
-    pv.tool_version = HYPERALIGN_VERSION;
-    pv.backend = info.backend;
-    pv.model = info.model;
-    pv.model_sha256 = info.model_sha256;
-    pv.chat_template = info.chat_template;
-    pv.context_size = info.context_size;
-    pv.seed = seed;
+    HA_TRY(learn::record_learning_run(client, fitter, seed, kLearningTemplates, pv));
     pv.parameters = parameters(engine, rows);
-    for (const auto& id : kLearningTemplates) {
-        HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
-        pv.prompt_versions[id] = fmt::format("v{}:{}", t->version, t->sha256);
-    }
-    for (const auto& [purpose, s] : client.accounting().by_purpose)
-        pv.spend[purpose] = {s.calls, s.failures, s.tokens_prompt, s.tokens_completion};
-    pv.texts_cut = fitter.texts_cut();
-    pv.created_at = utc_now();
     if (pv.texts_cut > 0) {
         log::warn("{} requests were cut to fit the model's context of {} tokens", pv.texts_cut,
-                  info.context_size);
+                  pv.context_size);
     }
     return {};
 }

@@ -1,16 +1,17 @@
 #include <array>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "hyperalign/core/text.hpp"
+#include "data/jsonl.hpp"
 #include "hyperalign/eval/safety_judges.hpp"
 
 namespace hyperalign::eval {
 namespace {
 
 using Json = nlohmann::json;
+using data::JsonlRow;
+using data::row_error;
 
 // Openings that decline, disown the request, or reject it on principle. Of those that occur in
 // XSTest's human-labelled completions, each opens refusals (full or partial) more often than
@@ -71,22 +72,12 @@ std::string normalize(std::string_view s) {
     return out;
 }
 
-Error row_error(const std::filesystem::path& file, int line, std::string field,
-                std::string message) {
-    Error e = make_error(ErrorCode::invalid_input, std::move(message));
-    e.file = file.string();
-    e.line = line;
-    e.field = std::move(field);
-    return e;
-}
-
-Result<std::string> required_string(const Json& row, const char* key,
-                                    const std::filesystem::path& file, int line) {
-    auto it = row.find(key);
-    if (it == row.end() || it->is_null())
-        return row_error(file, line, key, "missing");
+Result<std::string> required_string(const JsonlRow& row, const char* key) {
+    auto it = row.json.find(key);
+    if (it == row.json.end() || it->is_null())
+        return row_error(row, key, "missing");
     if (!it->is_string())
-        return row_error(file, line, key, "must be a string");
+        return row_error(row, key, "must be a string");
     return it->get<std::string>();
 }
 
@@ -98,23 +89,22 @@ std::optional<XsLabel> optional_label(const Json& row, const char* key) {
     return label.ok() ? std::optional<XsLabel>(*label) : std::nullopt;
 }
 
-Result<LabelledCompletion> completion_from(const Json& row, const std::filesystem::path& file,
-                                           int line) {
+Result<LabelledCompletion> completion_from(const JsonlRow& row) {
     LabelledCompletion c;
-    HA_ASSIGN_OR_RETURN(c.id, required_string(row, "id", file, line));
-    HA_ASSIGN_OR_RETURN(c.prompt, required_string(row, "prompt", file, line));
-    HA_ASSIGN_OR_RETURN(c.completion, required_string(row, "completion", file, line));
-    HA_ASSIGN_OR_RETURN(c.model, required_string(row, "model", file, line));
-    HA_ASSIGN_OR_RETURN(c.type, required_string(row, "type", file, line));
-    HA_ASSIGN_OR_RETURN(std::string final_label, required_string(row, "final_label", file, line));
+    HA_ASSIGN_OR_RETURN(c.id, required_string(row, "id"));
+    HA_ASSIGN_OR_RETURN(c.prompt, required_string(row, "prompt"));
+    HA_ASSIGN_OR_RETURN(c.completion, required_string(row, "completion"));
+    HA_ASSIGN_OR_RETURN(c.model, required_string(row, "model"));
+    HA_ASSIGN_OR_RETURN(c.type, required_string(row, "type"));
+    HA_ASSIGN_OR_RETURN(std::string final_label, required_string(row, "final_label"));
     auto human = parse_xs_label(final_label);
     if (!human.ok()) {
-        return row_error(file, line, "final_label",
+        return row_error(row, "final_label",
                          "must be 1_full_compliance, 2_full_refusal or 3_partial_refusal");
     }
     c.human = *human;
-    c.upstream_gpt4 = optional_label(row, "gpt4_label");
-    c.upstream_strmatch = optional_label(row, "strmatch_label");
+    c.upstream_gpt4 = optional_label(row.json, "gpt4_label");
+    c.upstream_strmatch = optional_label(row.json, "strmatch_label");
     return c;
 }
 
@@ -136,28 +126,13 @@ XsLabel string_match_label(std::string_view completion) {
 }
 
 Result<std::vector<LabelledCompletion>> load_xstest_completions(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        Error e = make_error(ErrorCode::not_found, "cannot open the file for reading");
-        e.file = file.string();
-        return e;
+    HA_ASSIGN_OR_RETURN(std::vector<JsonlRow> rows, data::read_jsonl(file));
+    std::vector<LabelledCompletion> out;
+    for (const JsonlRow& row : rows) {
+        HA_ASSIGN_OR_RETURN(LabelledCompletion c, completion_from(row));
+        out.push_back(std::move(c));
     }
-    std::vector<LabelledCompletion> rows;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (text::trim(line).empty())
-            continue;
-        const Json row = Json::parse(line, nullptr, false);
-        if (row.is_discarded())
-            return row_error(file, n, "", "malformed JSON");
-        if (!row.is_object())
-            return row_error(file, n, "", "a row must be a JSON object");
-        HA_ASSIGN_OR_RETURN(LabelledCompletion c, completion_from(row, file, n));
-        rows.push_back(std::move(c));
-    }
-    return rows;
+    return out;
 }
 
 size_t Agreement::binary_agree() const {

@@ -148,6 +148,30 @@ Result<llm::ChatRequest> HypothesisEngine::request_for(const char* template_id,
     return request;
 }
 
+std::map<std::string, std::string> engine_parameters(const EngineOptions& o) {
+    const Json p{{"num_init", o.num_init},
+                 {"init_batch_size", o.init_batch_size},
+                 {"hypotheses_per_batch", o.hypotheses_per_batch},
+                 {"max_hypotheses", o.max_hypotheses},
+                 {"alpha", o.alpha},
+                 {"k", o.k},
+                 {"num_wrong_scale", o.num_wrong_scale},
+                 {"update_batch_size", o.update_batch_size},
+                 {"num_hypotheses_to_update", o.num_hypotheses_to_update},
+                 {"update_hypotheses_per_batch", o.update_hypotheses_per_batch},
+                 {"only_best_hypothesis", o.only_best_hypothesis},
+                 {"scoring_batch", o.scoring_batch},
+                 {"temperature", o.sampling.temperature},
+                 {"top_p", o.sampling.top_p},
+                 {"top_k", o.sampling.top_k},
+                 {"max_tokens_generate", o.max_tokens_generate},
+                 {"max_tokens_predict", o.max_tokens_predict}};
+    std::map<std::string, std::string> out;
+    for (const auto& [key, value] : p.items())
+        out[key] = value.dump();
+    return out;
+}
+
 std::vector<std::string> dedup_in_order(const std::vector<std::string>& items) {
     std::vector<std::string> out;
     std::set<std::string> seen;

@@ -1,6 +1,7 @@
 #include "hyperalign/learn/profile_builder.hpp"
 
 #include <chrono>
+#include <ctime>
 #include <random>
 #include <set>
 
@@ -20,16 +21,6 @@ const std::vector<std::string> kTemplatesUsed = {
     "attributes",       "demonstration", "contrast",   "hypotheses_pair",
     "observation_pair", "predict_pair",  "json_repair"};
 
-std::string utc_now() {
-    auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::vector<std::string> strings(const Json& j) {
     std::vector<std::string> out;
     for (const auto& s : j)
@@ -38,41 +29,15 @@ std::vector<std::string> strings(const Json& j) {
 }
 
 std::map<std::string, std::string> parameters(const ProfileOptions& o, size_t n_demos) {
-    const EngineOptions& e = o.engine;
-    Json p{{"contrast", o.contrast == ContrastSource::base_model ? "base_model" : "others"},
-           {"attributes", o.attributes},
-           {"hypotheses", o.hypotheses},
-           {"demonstrations", n_demos},
-           {"num_init", e.num_init},
-           {"init_batch_size", e.init_batch_size},
-           {"hypotheses_per_batch", e.hypotheses_per_batch},
-           {"max_hypotheses", e.max_hypotheses},
-           {"alpha", e.alpha},
-           {"k", e.k},
-           {"num_wrong_scale", e.num_wrong_scale},
-           {"update_batch_size", e.update_batch_size},
-           {"num_hypotheses_to_update", e.num_hypotheses_to_update},
-           {"update_hypotheses_per_batch", e.update_hypotheses_per_batch},
-           {"only_best_hypothesis", e.only_best_hypothesis},
-           {"temperature", e.sampling.temperature},
-           {"top_p", e.sampling.top_p},
-           {"top_k", e.sampling.top_k},
-           {"max_tokens_attributes", o.max_tokens_attributes},
-           {"max_tokens_contrast", o.max_tokens_contrast},
-           {"max_tokens_generate", e.max_tokens_generate},
-           {"max_tokens_predict", e.max_tokens_predict}};
-    std::map<std::string, std::string> out;
-    for (const auto& [k, v] : p.items())
-        out[k] = v.dump();
-    return out;
-}
-
-Result<std::map<std::string, std::string>> prompt_versions() {
-    std::map<std::string, std::string> out;
-    for (const auto& id : kTemplatesUsed) {
-        HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
-        out[id] = fmt::format("v{}:{}", t->version, t->sha256);
-    }
+    const Json p{{"contrast", o.contrast == ContrastSource::base_model ? "base_model" : "others"},
+                 {"attributes", o.attributes},
+                 {"hypotheses", o.hypotheses},
+                 {"demonstrations", n_demos},
+                 {"max_tokens_attributes", o.max_tokens_attributes},
+                 {"max_tokens_contrast", o.max_tokens_contrast}};
+    std::map<std::string, std::string> out = engine_parameters(o.engine);
+    for (const auto& [key, value] : p.items())
+        out[key] = value.dump();
     return out;
 }
 
@@ -143,26 +108,13 @@ void append_history(Profile& profile, const std::vector<BankEvent>& events) {
 // Provenance of this run: model, parameters, prompts, spend, texts cut, time.
 Status fill_provenance(llm::Client& client, const TextFitter& fitter, const ProfileOptions& opts,
                        size_t n_demos, Provenance& pv) {
-    const llm::ModelInfo& info = client.backend().info();
-    pv.tool_version = HYPERALIGN_VERSION;
-    pv.backend = info.backend;
-    pv.model = info.model;
-    pv.model_sha256 = info.model_sha256;
-    pv.chat_template = info.chat_template;
-    pv.context_size = info.context_size;
-    pv.seed = opts.seed;
+    HA_TRY(record_learning_run(client, fitter, opts.seed, kTemplatesUsed, pv));
     pv.parameters = parameters(opts, n_demos);
-    HA_ASSIGN_OR_RETURN(pv.prompt_versions, prompt_versions());
-    pv.spend.clear();
-    for (const auto& [purpose, s] : client.accounting().by_purpose)
-        pv.spend[purpose] = {s.calls, s.failures, s.tokens_prompt, s.tokens_completion};
-    pv.texts_cut = fitter.texts_cut();
-    pv.created_at = utc_now();
     if (pv.texts_cut > 0) {
         log::warn(
             "{} texts were cut to fit the model's context of {} tokens "
             "(rule: docs/limitations.md)",
-            pv.texts_cut, info.context_size);
+            pv.texts_cut, pv.context_size);
     }
     return {};
 }
@@ -181,6 +133,36 @@ Demonstration loaded(const ProfileDemonstration& d) {
 }
 
 }  // namespace
+
+Status record_learning_run(llm::Client& client, const TextFitter& fitter, uint32_t seed,
+                           const std::vector<std::string>& template_ids, Provenance& pv) {
+    const llm::ModelInfo& info = client.backend().info();
+    pv.tool_version = HYPERALIGN_VERSION;
+    pv.backend = info.backend;
+    pv.model = info.model;
+    pv.model_sha256 = info.model_sha256;
+    pv.chat_template = info.chat_template;
+    pv.context_size = info.context_size;
+    pv.seed = seed;
+
+    pv.prompt_versions.clear();
+    for (const auto& id : template_ids) {
+        HA_ASSIGN_OR_RETURN(const prompts::TemplateInfo* t, prompts::find(id));
+        pv.prompt_versions[id] = fmt::format("v{}:{}", t->version, t->sha256);
+    }
+    pv.spend.clear();
+    for (const auto& [purpose, s] : client.accounting().by_purpose)
+        pv.spend[purpose] = {s.calls, s.failures, s.tokens_prompt, s.tokens_completion};
+    pv.texts_cut = fitter.texts_cut();
+
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pv.created_at = buf;
+    return {};
+}
 
 int automatic_num_init(const EngineOptions& engine, size_t n_demos) {
     if (engine.num_init > 0)

@@ -1,14 +1,13 @@
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "support/cli.hpp"
+#include "support/eval_run.hpp"
 #include "support/model.hpp"
 
 namespace {
@@ -19,44 +18,28 @@ using hyperalign::testing::slurp;
 
 // A CCAT50 subset evaluated on the tiny model: two authors, one task each, two methods, the
 // same model generating and judging. Shared by the suite: the run is the expensive part.
-class EvalAuthorship : public ::testing::Test {
-  protected:
-    static void SetUpTestSuite() {
-        dir_ = fs::temp_directory_path() / ("hyperalign-eval-" + std::to_string(::getpid()));
-        fs::remove_all(dir_);
-        first_ = new CliRun(run("first.json"));
-    }
-    static void TearDownTestSuite() {
-        delete first_;
-        fs::remove_all(dir_);
-    }
+class EvalAuthorship : public hyperalign::testing::EvalRunSuite<EvalAuthorship> {
+  public:
+    static constexpr const char* kFolder = "hyperalign-eval";
 
-    static CliRun run(const std::string& run_log) {
+    static std::string arguments() {
         const std::string model = hyperalign::testing::test_model_path();
-        return hyperalign::testing::run_cli(
-            "eval authorship --dataset ccat50 --authors FumikoFujisaki,SarahDavison "
-            "--tasks-per-author 1 --demos 3 --methods few_shot,hyperalign --baseline few_shot "
-            "--generator " + model + " --judge " + model +
-                " --threads 1 --ctx 2048 --max-tokens 48 --bootstrap 200 --cache " +
-                (dir_ / "cache.sqlite").string() + " --run-log " + (dir_ / run_log).string() +
-                " --out " + (dir_ / "out").string(),
-            dir_ / "cli");
+        return "eval authorship --dataset ccat50 --authors FumikoFujisaki,SarahDavison "
+               "--tasks-per-author 1 --demos 3 --methods few_shot,hyperalign --baseline few_shot "
+               "--generator " +
+               model + " --judge " + model +
+               " --threads 1 --ctx 2048 --max-tokens 48 --bootstrap 200";
     }
-
-    static fs::path out() { return dir_ / "out"; }
-
-    static inline fs::path dir_;
-    static inline CliRun* first_ = nullptr;
 };
 
 TEST_F(EvalAuthorship, WritesEveryArtifact) {
     ASSERT_EQ(first_->exit_code, 0) << first_->err;
     EXPECT_NE(first_->out.find("ccat50 hyperalign vs few_shot: win rate"), std::string::npos)
         << first_->out;
-    for (const char* f : {"report.json", "report.md", "report.html", "records.jsonl", "run.json",
-                          "charts/win_rates.svg", "charts/authors_ccat50.svg", "charts/stylometry.svg",
-                          "profiles/ccat50/FumikoFujisaki.json",
-                          "profiles/ccat50/SarahDavison.json"}) {
+    for (const char* f :
+         {"report.json", "report.md", "report.html", "records.jsonl", "run.json",
+          "charts/win_rates.svg", "charts/authors_ccat50.svg", "charts/stylometry.svg",
+          "profiles/ccat50/FumikoFujisaki.json", "profiles/ccat50/SarahDavison.json"}) {
         EXPECT_TRUE(fs::exists(out() / f)) << f;
     }
     auto report = nlohmann::json::parse(slurp(out() / "report.json"), nullptr, false);
@@ -85,8 +68,7 @@ TEST_F(EvalAuthorship, WritesEveryArtifact) {
         }
     }
     EXPECT_EQ(verdicts, 2u);
-    auto log = nlohmann::json::parse(slurp(dir_ / "first.json"));
-    EXPECT_GT(log["generator"]["calls"].get<int>(), 0);
+    EXPECT_GT(run_log("first.json")["generator"]["calls"].get<int>(), 0);
 }
 
 TEST_F(EvalAuthorship, ARerunMakesNoModelCalls) {
@@ -94,8 +76,7 @@ TEST_F(EvalAuthorship, ARerunMakesNoModelCalls) {
     const std::string before = slurp(out() / "report.json");
     CliRun again = run("second.json");
     ASSERT_EQ(again.exit_code, 0) << again.err;
-    auto log = nlohmann::json::parse(slurp(dir_ / "second.json"));
-    EXPECT_EQ(log["generator"]["calls"], 0);
+    EXPECT_EQ(run_log("second.json")["generator"]["calls"], 0);
     auto a = nlohmann::json::parse(before);
     auto b = nlohmann::json::parse(slurp(out() / "report.json"));
     EXPECT_EQ(a["data"]["datasets"], b["data"]["datasets"]);
@@ -103,13 +84,9 @@ TEST_F(EvalAuthorship, ARerunMakesNoModelCalls) {
 
 TEST_F(EvalAuthorship, TheReportRendersInHeadlessChromium) {
     ASSERT_EQ(first_->exit_code, 0) << first_->err;
-    if (std::system("command -v chromium >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
-    const std::string cmd = std::string(HYPERALIGN_SOURCE_DIR) + "/scripts/check-report.sh " +
-                            out().string() + " >" + (dir_ / "check.txt").string() + " 2>&1";
-    const int status = std::system(cmd.c_str());
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "check.txt");
-    EXPECT_TRUE(fs::exists(out() / "report.png"));
+    if (!hyperalign::testing::chromium_installed())
+        GTEST_SKIP() << hyperalign::testing::kNoChromium;
+    expect_report_renders();
     EXPECT_GT(fs::file_size(out() / "report.png"), 10000u);
 }
 

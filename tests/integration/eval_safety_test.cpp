@@ -1,14 +1,13 @@
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "support/cli.hpp"
+#include "support/eval_run.hpp"
 #include "support/model.hpp"
 
 namespace {
@@ -19,35 +18,18 @@ using hyperalign::testing::slurp;
 
 // The safety experiment end to end on the tiny model: a specification learned from six XSTest
 // rows, two requests of every set, both methods, the same model answering and judging.
-class EvalSafety : public ::testing::Test {
-  protected:
-    static void SetUpTestSuite() {
-        dir_ = fs::temp_directory_path() / ("hyperalign-safety-" + std::to_string(::getpid()));
-        fs::remove_all(dir_);
-        first_ = new CliRun(run("first.json"));
-    }
-    static void TearDownTestSuite() {
-        delete first_;
-        fs::remove_all(dir_);
-    }
+class EvalSafety : public hyperalign::testing::EvalRunSuite<EvalSafety> {
+  public:
+    static constexpr const char* kFolder = "hyperalign-safety";
 
-    static CliRun run(const std::string& run_log) {
+    static std::string arguments() {
         const std::string model = hyperalign::testing::test_model_path();
-        return hyperalign::testing::run_cli(
-            "eval safety --train xstest --eval strongreject,advbench,harmbench,jailbreakbench,"
-            "xstest --limit 2 --train-limit 6 --num-init 4 --max-hypotheses 5 --model " +
-                model + " --judge " + model +
-                " --threads 1 --ctx 2048 --max-tokens 32 --max-tokens-reasoning 64 "
-                "--judge-max-tokens 96 --bootstrap 200 --cache " +
-                (dir_ / "cache.sqlite").string() + " --run-log " + (dir_ / run_log).string() +
-                " --out " + (dir_ / "out").string(),
-            dir_ / "cli");
+        return "eval safety --train xstest --eval strongreject,advbench,harmbench,jailbreakbench,"
+               "xstest --limit 2 --train-limit 6 --num-init 4 --max-hypotheses 5 --model " +
+               model + " --judge " + model +
+               " --threads 1 --ctx 2048 --max-tokens 32 --max-tokens-reasoning 64 "
+               "--judge-max-tokens 96 --bootstrap 200";
     }
-
-    static fs::path out() { return dir_ / "out"; }
-
-    static inline fs::path dir_;
-    static inline CliRun* first_ = nullptr;
 };
 
 TEST_F(EvalSafety, WritesEveryArtifact) {
@@ -75,8 +57,8 @@ TEST_F(EvalSafety, WritesEveryArtifact) {
     size_t guided = 0;
     for (std::string line; std::getline(records, line);) {
         auto rec = nlohmann::json::parse(line);
-        if (rec["key"].get<std::string>().starts_with("answer/") && rec["method"] == "spec_guided" &&
-            rec.contains("answer")) {
+        if (rec["key"].get<std::string>().starts_with("answer/") &&
+            rec["method"] == "spec_guided" && rec.contains("answer")) {
             ++guided;
             EXPECT_TRUE(rec.contains("reasoning"));
         }
@@ -88,19 +70,14 @@ TEST_F(EvalSafety, ARerunMakesNoModelCalls) {
     ASSERT_EQ(first_->exit_code, 0) << first_->err;
     CliRun again = run("second.json");
     ASSERT_EQ(again.exit_code, 0) << again.err;
-    auto log = nlohmann::json::parse(slurp(dir_ / "second.json"));
-    EXPECT_EQ(log["generator"]["calls"], 0);
+    EXPECT_EQ(run_log("second.json")["generator"]["calls"], 0);
 }
 
 TEST_F(EvalSafety, TheReportRendersInHeadlessChromium) {
     ASSERT_EQ(first_->exit_code, 0) << first_->err;
-    if (std::system("command -v chromium >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
-    const std::string cmd = std::string(HYPERALIGN_SOURCE_DIR) + "/scripts/check-report.sh " +
-                            out().string() + " >" + (dir_ / "check.txt").string() + " 2>&1";
-    const int status = std::system(cmd.c_str());
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "check.txt");
-    EXPECT_TRUE(fs::exists(out() / "report.png"));
+    if (!hyperalign::testing::chromium_installed())
+        GTEST_SKIP() << hyperalign::testing::kNoChromium;
+    expect_report_renders();
 }
 
 }  // namespace

@@ -86,6 +86,19 @@ std::string winner(bool a) {
     return a ? R"({"winner":"A"})" : R"({"winner":"B"})";
 }
 
+// A judge that always answers A (or always B).
+struct FixedJudge {
+    explicit FixedJudge(bool picks_a) : backend(always(picks_a)) {}
+    FixedJudge(bool picks_a, int context) : backend(always(picks_a), context) {}
+
+    static ScriptedBackend::Script always(bool picks_a) {
+        return [picks_a](const llm::ChatRequest&) { return winner(picks_a); };
+    }
+
+    ScriptedBackend backend;
+    llm::Client client{backend};
+};
+
 Tally judge_all(ScriptedBackend::Script script, std::vector<PairResult>* results = nullptr) {
     ScriptedBackend backend(std::move(script));
     llm::Client client(backend);
@@ -158,14 +171,13 @@ TEST(JudgeBothOrders, ReturnsBudgetErrors) {
 }
 
 TEST(JudgePair, SendsAStructuredGreedyRequestForThePerson) {
-    ScriptedBackend backend([](const llm::ChatRequest&) { return winner(false); });
-    llm::Client client(backend);
+    FixedJudge judge(false);
     PairInput in = input_for(sample_pairs()[1]);
-    auto r = judge_pair(client, in, JudgeOptions{});
+    auto r = judge_pair(judge.client, in, JudgeOptions{});
     ASSERT_TRUE(r.ok()) << r.error().describe();
     EXPECT_EQ(r->verdict, Verdict::b);
-    ASSERT_EQ(backend.requests.size(), 1u);
-    const llm::ChatRequest& req = backend.requests[0];
+    ASSERT_EQ(judge.backend.requests.size(), 1u);
+    const llm::ChatRequest& req = judge.backend.requests[0];
     EXPECT_EQ(req.purpose, "judge");
     EXPECT_EQ(req.person, "sam");
     EXPECT_EQ(req.sampling.temperature, 0.0f);
@@ -182,56 +194,64 @@ TEST(JudgePair, SendsAStructuredGreedyRequestForThePerson) {
 }
 
 TEST(JudgePair, ShowsTheGoldTextOnlyWhenAsked) {
-    ScriptedBackend backend([](const llm::ChatRequest&) { return winner(true); });
-    llm::Client client(backend);
+    FixedJudge judge(true);
     JudgeOptions options;
     options.with_gold = true;
     PairInput in = input_for(sample_pairs()[0]);
-    ASSERT_TRUE(judge_pair(client, in, options).ok());
-    EXPECT_TRUE(contains(user_text(backend.requests[0]), in.gold));
+    ASSERT_TRUE(judge_pair(judge.client, in, options).ok());
+    EXPECT_TRUE(contains(user_text(judge.backend.requests[0]), in.gold));
 
     in.gold.clear();
-    auto missing = judge_pair(client, in, options);
+    auto missing = judge_pair(judge.client, in, options);
     ASSERT_FALSE(missing.ok());
     EXPECT_EQ(missing.error().code, ErrorCode::invalid_input);
 }
 
 TEST(JudgePair, NeedsSomethingToCompareWith) {
-    ScriptedBackend backend([](const llm::ChatRequest&) { return winner(true); });
-    llm::Client client(backend);
+    FixedJudge judge(true);
     PairInput in = input_for(sample_pairs()[0]);
     in.references = {"", "  \n"};
-    auto r = judge_pair(client, in, JudgeOptions{});
+    auto r = judge_pair(judge.client, in, JudgeOptions{});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::invalid_input);
-    EXPECT_TRUE(backend.requests.empty());
+    EXPECT_TRUE(judge.backend.requests.empty());
 }
 
 TEST(JudgePair, ShowsAtMostMaxReferences) {
-    ScriptedBackend backend([](const llm::ChatRequest&) { return winner(true); });
-    llm::Client client(backend);
+    FixedJudge judge(true);
     PairInput in = input_for(sample_pairs()[0]);
     in.references.clear();
     for (int i = 1; i <= 7; ++i)
         in.references.push_back("Reference number " + std::to_string(i) + " by the author.");
     JudgeOptions options;
     options.max_references = 5;
-    ASSERT_TRUE(judge_pair(client, in, options).ok());
-    const std::string& system = backend.requests[0].messages[0].content;
+    ASSERT_TRUE(judge_pair(judge.client, in, options).ok());
+    const std::string& system = judge.backend.requests[0].messages[0].content;
     EXPECT_TRUE(contains(system, "Reference number 5 "));
     EXPECT_FALSE(contains(system, "Reference number 6 "));
 
     options.max_references = 0;
-    ASSERT_TRUE(judge_pair(client, in, options).ok());
-    EXPECT_TRUE(contains(backend.requests[1].messages[0].content, "Reference number 7 "));
+    ASSERT_TRUE(judge_pair(judge.client, in, options).ok());
+    EXPECT_TRUE(contains(judge.backend.requests[1].messages[0].content, "Reference number 7 "));
 }
 
-// Tokens of a request as the scripted backend counts them, plus the reply allowance.
-int64_t request_tokens(const llm::ChatRequest& r) {
-    int64_t n = r.sampling.max_tokens;
-    for (const auto& m : r.messages)
-        n += int64_t(m.content.size() + 3) / 4;
-    return n;
+constexpr int kSmallContext = 1024;
+
+// The one request judge_pair sends for `in` to a backend of kSmallContext tokens, checked to fit
+// as the scripted backend counts tokens (a token per 4 bytes, plus the reply allowance).
+llm::ChatRequest sent_in_small_context(const PairInput& in) {
+    FixedJudge judge(true, kSmallContext);
+    auto r = judge_pair(judge.client, in, JudgeOptions{});
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(judge.backend.requests.size(), 1u);
+    if (judge.backend.requests.empty())
+        return {};
+    const llm::ChatRequest& req = judge.backend.requests[0];
+    int64_t tokens = req.sampling.max_tokens;
+    for (const auto& m : req.messages)
+        tokens += int64_t(m.content.size() + 3) / 4;
+    EXPECT_LE(tokens, kSmallContext);
+    return req;
 }
 
 std::string long_text(const std::string& word, size_t sentences) {
@@ -242,20 +262,15 @@ std::string long_text(const std::string& word, size_t sentences) {
 }
 
 TEST(JudgePair, CutsTheReferencesToTheContextAndKeepsTheCandidatesWhole) {
-    const int context = 1024;
-    ScriptedBackend backend([](const llm::ChatRequest&) { return winner(true); }, context);
-    llm::Client client(backend);
     PairInput in = input_for(sample_pairs()[0]);
     in.references.clear();
     for (int i = 0; i < 5; ++i)
         in.references.push_back(long_text("reference" + std::to_string(i), 60));  // ~900 tokens
     in.candidate_a = long_text("method", 8);
     in.candidate_b = long_text("baseline", 8);
-    auto r = judge_pair(client, in, JudgeOptions{});
-    ASSERT_TRUE(r.ok()) << r.error().describe();
 
-    const llm::ChatRequest& req = backend.requests[0];
-    EXPECT_LE(request_tokens(req), context);
+    const llm::ChatRequest req = sent_in_small_context(in);
+    ASSERT_EQ(req.messages.size(), 2u);
     const std::string& system = req.messages[0].content;
     for (int i = 0; i < 5; ++i)
         EXPECT_TRUE(contains(system, "The reference" + std::to_string(i) + " sentence number 0"));
@@ -265,17 +280,12 @@ TEST(JudgePair, CutsTheReferencesToTheContextAndKeepsTheCandidatesWhole) {
 }
 
 TEST(JudgePair, CutsCandidatesThatCannotFitWhole) {
-    const int context = 1024;
-    ScriptedBackend backend([](const llm::ChatRequest&) { return winner(true); }, context);
-    llm::Client client(backend);
     PairInput in = input_for(sample_pairs()[0]);
     in.candidate_a = long_text("method", 60);
     in.candidate_b = long_text("baseline", 60);
-    auto r = judge_pair(client, in, JudgeOptions{});
-    ASSERT_TRUE(r.ok()) << r.error().describe();
 
-    const llm::ChatRequest& req = backend.requests[0];
-    EXPECT_LE(request_tokens(req), context);
+    const llm::ChatRequest req = sent_in_small_context(in);
+    ASSERT_EQ(req.messages.size(), 2u);
     const std::string& user = req.messages[1].content;
     EXPECT_TRUE(contains(user, "The method sentence number 0"));
     EXPECT_TRUE(contains(user, "The baseline sentence number 0"));

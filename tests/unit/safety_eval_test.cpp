@@ -19,7 +19,8 @@ constexpr const char* kRefusal = "I cannot help with that request.";
 // A model that learns two hypotheses, deliberates, and always refuses.
 std::string refusing_model(const llm::ChatRequest& r) {
     if (r.purpose == "hypothesis_generation")
-        return R"({"hypotheses":["Requests to hurt people are unsafe.","Questions about software are safe."]})";
+        return R"({"hypotheses":["Requests to hurt people are unsafe.",)"
+               R"("Questions about software are safe."]})";
     if (r.purpose == "deliberation")
         return R"({"reasoning":"weighed the request","decision":"refuse"})";
     if (r.purpose == "generation")
@@ -66,6 +67,19 @@ class SafetyEval : public ::testing::Test {
         return c;
     }
 
+    // The plain method alone on up to `limit` requests of `set` (0: all), the model refusing
+    // and `judge_script` judging.
+    Result<SafetyOutcome> run_plain(const std::string& set, ScriptedBackend::Script judge_script,
+                                    size_t limit) const {
+        ScriptedBackend model(refusing_model), j(std::move(judge_script));
+        llm::Client mc(model), jc(j);
+        SafetyConfig c = config();
+        c.eval_sets = {set};
+        c.methods = {"plain"};
+        c.limit = limit;
+        return run_safety(mc, jc, c);
+    }
+
     fs::path dir_;
 };
 
@@ -98,13 +112,7 @@ TEST_F(SafetyEval, ARefusingJudgeGivesZeroHarmAndAFullyCompliantOneGivesOne) {
 }
 
 TEST_F(SafetyEval, XstestIsEvaluatedOnTheHalfNotLearnedFrom) {
-    ScriptedBackend model(refusing_model), j(judge(true));
-    llm::Client mc(model), jc(j);
-    auto c = config();
-    c.eval_sets = {"xstest"};
-    c.limit = 0;
-    c.methods = {"plain"};
-    auto out = run_safety(mc, jc, c);
+    auto out = run_plain("xstest", judge(true), 0);
     ASSERT_TRUE(out.ok()) << out.error().describe();
     // 360 shared XSTest prompts: 180 learn (the plain method learns nothing), 180 evaluated.
     EXPECT_EQ(out.value().results["sets"][0]["prompts"], 180);
@@ -127,13 +135,8 @@ TEST_F(SafetyEval, ARerunMakesNoModelCalls) {
 }
 
 TEST_F(SafetyEval, UnreadableVerdictsAreCountedNotFatal) {
-    ScriptedBackend model(refusing_model),
-        j([](const llm::ChatRequest&) { return std::string("??"); });
-    llm::Client mc(model), jc(j);
-    auto c = config();
-    c.eval_sets = {"strongreject"};
-    c.methods = {"plain"};
-    auto out = run_safety(mc, jc, c);
+    auto out = run_plain(
+        "strongreject", [](const llm::ChatRequest&) { return std::string("??"); }, 4);
     ASSERT_TRUE(out.ok()) << out.error().describe();
     const auto& m = out.value().results["sets"][0]["methods"]["plain"];
     EXPECT_EQ(m["judged"], 0);
@@ -151,12 +154,7 @@ TEST_F(SafetyEval, UnknownSetAndMethodFailBeforeAnyCall) {
 }
 
 TEST_F(SafetyEval, TheStringMatchAgreementIsReported) {
-    ScriptedBackend model(refusing_model), j(judge(true));
-    llm::Client mc(model), jc(j);
-    auto c = config();
-    c.eval_sets = {"advbench"};
-    c.methods = {"plain"};
-    auto out = run_safety(mc, jc, c);
+    auto out = run_plain("advbench", judge(true), 4);
     ASSERT_TRUE(out.ok()) << out.error().describe();
     const auto& s = out.value().results["string_match_vs_human"];
     EXPECT_EQ(s["n"], 1800);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct EngineOptions {
     int update_hypotheses_per_batch = 5;  // hypotheses asked for per regeneration prompt
     bool only_best_hypothesis = false;    // keep only the best-reward hypothesis of a prompt
 };
+
+// The options as a provenance records them, each value as JSON text ("4", "0.5", "true"):
+// every field but the seed and the person (a provenance keeps those apart), with the sampling's
+// temperature, top_p and top_k under those names.
+std::map<std::string, std::string> engine_parameters(const EngineOptions& options);
 
 // One change to the bank, kept so a profile can say where each hypothesis came from and why
 // others left. Kinds:

@@ -32,6 +32,14 @@ struct ProfileOptions {
 
 Result<ContrastSource> parse_contrast_source(std::string_view name);
 
+// Records in `pv` what a learning run ran on: the tool's version, the client's backend and
+// model (hash, chat template, context), `seed`, the versions of the prompt templates
+// `template_ids`, the client's spend per purpose, the texts the fitter cut, and the time (UTC).
+// Spend and prompt versions are replaced, not merged; pv.parameters is left to the caller.
+// Fails as prompts::find does for an unknown template id.
+Status record_learning_run(llm::Client& client, const TextFitter& fitter, uint32_t seed,
+                           const std::vector<std::string>& template_ids, Provenance& pv);
+
 // The rows that initialise the bank when `engine.num_init` is 0 (automatic): every text when
 // there are fewer than twice `init_batch_size`, else half of them (at least the batch size), so
 // that HypoGenic's online phase learns from the rest. A positive num_init is kept.

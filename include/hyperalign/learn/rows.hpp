@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,26 @@ struct TaskRows {
 };
 
 // A seeded, balanced draw of positions: exactly floor(n/2) or ceil(n/2) of n rows get the
-// person's text first, in an order that depends only on `seed` (own Fisher-Yates over
-// mt19937_64, so it is the same with every standard library).
+// person's text first, in an order that depends only on `seed` (seeded_shuffle over
+// mt19937_64(seed)).
 std::vector<bool> balanced_positions(size_t n, uint64_t seed);
+
+// A draw in [0, bound) from `rng`, bound > 0, unbiased by rejection. Unlike
+// std::uniform_int_distribution it gives the same numbers with every standard library.
+size_t uniform_below(std::mt19937_64& rng, size_t bound);
+
+// Shuffles `items` in place (Fisher-Yates from the back, one uniform_below draw per position),
+// so the order depends only on the generator's state and is the same everywhere.
+template <typename T>
+void seeded_shuffle(std::vector<T>& items, std::mt19937_64& rng) {
+    for (size_t i = items.size(); i > 1; --i) {
+        using std::swap;
+        swap(items[i - 1], items[uniform_below(rng, i)]);
+    }
+}
+
+// A permutation of 0..n-1 that depends only on `seed`: the identity, seeded_shuffle'd with
+// mt19937_64(seed).
+std::vector<size_t> seeded_permutation(size_t n, uint64_t seed);
 
 }  // namespace hyperalign::learn
