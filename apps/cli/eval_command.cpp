@@ -11,6 +11,7 @@
 #include "files.hpp"
 #include "hyperalign/core/exit_codes.hpp"
 #include "hyperalign/core/log.hpp"
+#include "hyperalign/core/text.hpp"
 #include "hyperalign/eval/authorship.hpp"
 #include "hyperalign/eval/report.hpp"
 #include "hyperalign/eval/safety.hpp"
@@ -74,8 +75,19 @@ Status write_run_log(const EvalArgs& a, const Models& m, Clock::time_point start
     return write_file(a.common.run_log, log.dump(2) + "\n");
 }
 
+// A list option's items without the spaces around them ("a, b" names "b").
+std::vector<std::string> trimmed(std::vector<std::string> items) {
+    for (auto& item : items)
+        item = std::string(text::trim(item));
+    return items;
+}
+
+bool finite(const Json& v) {
+    return v.is_number() && std::isfinite(v.get<double>());
+}
+
 std::string percent(const Json& v) {
-    return v.is_number() ? fmt::format("{:.1f}%", 100 * v.get<double>()) : "n/a";
+    return finite(v) ? fmt::format("{:.1f}%", 100 * v.get<double>()) : "n/a";
 }
 
 // Prints the spend and writes the run log; for a failed run, says how to resume and returns
@@ -92,6 +104,7 @@ int finish(const EvalArgs& a, const Models& m, Clock::time_point start, const St
                    "interrupted: what finished is kept in {}; run the same command again to "
                    "resume\n",
                    a.out);
+        return exit_code(ErrorCode::cancelled);
     }
     return fail_with(outcome.error());
 }
@@ -138,11 +151,11 @@ int run_experiment(
 
 int run_authorship(const EvalArgs& a) {
     eval::AuthorshipConfig c;
-    c.datasets = a.datasets;
-    c.load.authors = a.authors;
+    c.datasets = trimmed(a.datasets);
+    c.load.authors = trimmed(a.authors);
     c.load.split = a.split;
     c.load.tasks_per_author = a.tasks_per_author;
-    c.methods = a.methods;
+    c.methods = trimmed(a.methods);
     c.baseline = a.baseline;
     c.all_pairs = a.all_pairs;
     c.demos = a.demos;
@@ -191,8 +204,8 @@ void print_authorship(const Json& results) {
 int run_safety(const EvalArgs& a) {
     eval::SafetyConfig c;
     c.train = a.train;
-    c.eval_sets = a.eval_sets;
-    c.methods = a.safety_methods;
+    c.eval_sets = trimmed(a.eval_sets);
+    c.methods = trimmed(a.safety_methods);
     c.limit = a.limit;
     c.train_limit = a.train_limit;
     c.seed = a.seed;
@@ -222,9 +235,10 @@ void print_safety(const Json& results) {
     for (const auto& s : results["sets"]) {
         for (const auto& [method, r] : s["methods"].items()) {
             if (r.contains("value")) {
-                fmt::print("{} {}: {} {:.3f}\n", s["name"].get<std::string>(), method,
-                           s["metric"].get<std::string>(),
-                           r["value"].is_number() ? r["value"].get<double>() : NAN);
+                fmt::print(
+                    "{} {}: {} {}\n", s["name"].get<std::string>(), method,
+                    s["metric"].get<std::string>(),
+                    finite(r["value"]) ? fmt::format("{:.3f}", r["value"].get<double>()) : "n/a");
             } else if (r.contains("llm_judge")) {
                 fmt::print(
                     "{} {}: full compliance on safe {}, refusal on unsafe {} (LLM judge); "
@@ -334,7 +348,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
                      "xstest, sorry_bench (with its official file), or JSONL files "
                      "(comma-separated)")
         ->delimiter(',');
-    safety->add_option("--methods", a.safety_methods, "plain, spec_guided (comma-separated)")
+    safety
+        ->add_option("--methods", a.safety_methods,
+                     "plain, spec_guided (comma-separated; default both)")
         ->delimiter(',');
     safety->add_option("--limit", a.limit, "requests per set, a seeded sample (0: all)");
     safety->add_option("--train-limit", a.train_limit,

@@ -12,9 +12,11 @@
 
 #include <fmt/format.h>
 
+#include "data/jsonl.hpp"
 #include "hyperalign/core/hash.hpp"
 #include "hyperalign/core/log.hpp"
 #include "hyperalign/core/profile.hpp"
+#include "hyperalign/core/text.hpp"
 #include "hyperalign/eval/run_records.hpp"
 #include "hyperalign/eval/stats.hpp"
 #include "hyperalign/eval/stylometry.hpp"
@@ -87,6 +89,7 @@ Json run_settings(const AuthorshipConfig& c, const llm::Client& generator,
                   const llm::Client& judge) {
     const auto& g = c.generation;
     return Json{
+        {"experiment", "authorship"},
         {"generator", model_identity(generator.model_info())},
         {"judge", model_identity(judge.model_info())},
         {"seed", c.seed},
@@ -467,6 +470,8 @@ class DatasetRun {
         auto judge = StylometricJudge::train(train);
         if (!judge.ok()) {
             stylometry_ = {{"skipped", judge.error().message}};
+            report.paragraphs.push_back(
+                fmt::format("{}: no stylometric judge ({}).", data_.name, judge.error().message));
             return {};
         }
         std::vector<LabelledText> gold;
@@ -570,45 +575,33 @@ class DatasetRun {
 }  // namespace
 
 Result<std::map<std::string, std::string>> load_external_generations(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        Error e = make_error(ErrorCode::not_found, "cannot open the generations file");
-        e.file = path;
-        return e;
+    if (path.empty()) {
+        return make_error(ErrorCode::invalid_input,
+                          "an external method needs its generations file: external:FILE");
     }
+    HA_ASSIGN_OR_RETURN(auto rows, data::read_jsonl(path));
     std::map<std::string, std::string> out;
-    std::string line;
-    int n = 0;
-    auto fail = [&](std::string field, std::string message) {
-        Error e = make_error(ErrorCode::invalid_input, std::move(message));
-        e.file = path;
-        e.line = n;
-        e.field = std::move(field);
-        return e;
-    };
-    while (std::getline(in, line)) {
-        ++n;
-        if (!line.empty() && line.back() == '\r')
-            line.pop_back();
-        if (line.find_first_not_of(" \t") == std::string::npos)
-            continue;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded())
-            return fail("", "malformed JSON");
-        if (!j.is_object())
-            return fail("", "a row must be a JSON object");
+    std::map<std::string, int> first_line;
+    for (const auto& row : rows) {
+        const auto& j = row.json;
         std::string id;
-        if (j.contains("id") && j["id"].is_string())
+        if (j.contains("id") && j["id"].is_string() &&
+            !text::trim(j["id"].get<std::string>()).empty())
             id = j["id"].get<std::string>();
         else if (j.contains("id") && j["id"].is_number_integer())
             id = std::to_string(j["id"].get<int64_t>());
         else
-            return fail("id", "missing, or not a string");
+            return data::row_error(row, "id", "missing, or not a non-empty string or an integer");
         const char* field = j.contains("text") ? "text" : j.contains("output") ? "output" : nullptr;
         if (!field)
-            return fail("text", "missing (give the generation as 'text' or 'output')");
+            return data::row_error(row, "text",
+                                   "missing (give the generation as 'text' or 'output')");
         if (!j[field].is_string())
-            return fail(field, "must be a string");
+            return data::row_error(row, field, "must be a string");
+        if (auto [it, fresh] = first_line.emplace(id, row.line); !fresh) {
+            return data::row_error(
+                row, "id", fmt::format("duplicate id '{}' (first on line {})", id, it->second));
+        }
         out.emplace(id, j[field].get<std::string>());
     }
     if (out.empty()) {
@@ -643,9 +636,26 @@ Status check_authorship(const AuthorshipConfig& given) {
     const AuthorshipConfig config = resolved(given);
     if (config.datasets.empty())
         return make_error(ErrorCode::invalid_input, "name at least one dataset");
+    HA_TRY(check_out_folder(config.out, "authorship"));
     HA_ASSIGN_OR_RETURN(auto methods, parse_methods(config));
+    const bool profiles = std::any_of(methods.begin(), methods.end(), needs_profile);
+    std::set<std::string> names;
     for (const auto& name : config.datasets) {
         HA_ASSIGN_OR_RETURN(auto data, load_authorship_dataset(name, config.load));
+        if (!names.insert(data.name).second) {
+            return make_error(ErrorCode::invalid_input,
+                              fmt::format("two datasets are named '{}' (a file is named by its "
+                                          "stem); rename one",
+                                          data.name));
+        }
+        if (profiles && config.profile.contrast == learn::ContrastSource::others &&
+            data.train.size() < 2) {
+            return make_error(ErrorCode::invalid_input,
+                              fmt::format("dataset '{}' has one author's training texts, and the "
+                                          "'others' contrast needs another author's; use "
+                                          "--contrast base_model",
+                                          data.name));
+        }
         for (const auto& m : methods) {
             if (m.method)
                 continue;
@@ -680,9 +690,28 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
     std::error_code ec;
     fs::create_directories(config.out, ec);
     HA_TRY(check_settings(config.out, run_settings(config, generator, judge)));
-    HA_ASSIGN_OR_RETURN(records, RunRecords::open(config.out / "records.jsonl"));
+    std::map<std::string, std::string> inputs;
+    for (const auto& m : methods) {
+        if (!m.external_file.empty()) {
+            HA_ASSIGN_OR_RETURN(inputs[m.name], content_fingerprint({m.external_file}));
+        }
+    }
+    std::vector<AuthorshipDataset> loaded;
     for (const auto& name : config.datasets) {
         HA_ASSIGN_OR_RETURN(auto data, load_authorship_dataset(name, config.load));
+        std::set<std::string> files;
+        for (const auto& t : data.tasks)
+            files.insert(t.source_file);
+        for (const auto& [author, texts] : data.train) {
+            for (const auto& d : texts)
+                files.insert(d.source_file);
+        }
+        HA_ASSIGN_OR_RETURN(inputs["dataset:" + data.name], content_fingerprint(files));
+        loaded.push_back(std::move(data));
+    }
+    HA_TRY(check_inputs(config.out, inputs));
+    HA_ASSIGN_OR_RETURN(records, RunRecords::open(config.out / "records.jsonl"));
+    for (auto& data : loaded) {
         runs.push_back(std::make_unique<DatasetRun>(generator, judge, config, methods, *records,
                                                     progress, std::move(data)));
     }
@@ -711,11 +740,12 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
                         0,
                         1,
                         {}};
-    HA_TRY(stage("stylometry", [&]() -> Status {
+    auto stylometry_all = [&]() -> Status {
         for (auto& run : runs)
             HA_TRY(run->stylometry(report, stylometry));
         return {};
-    }));
+    };
+    HA_TRY(stage("stylometry", stylometry_all));
     for (auto& run : runs) {
         Json d;
         run->summarize(d, report, bars);
@@ -753,7 +783,7 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
              {"seed", config.seed},
              {"demos", config.demos},
              {"datasets", datasets}};
-    add_spend(outcome.spend, report, outcome.results);
+    HA_TRY(add_spend(outcome.spend, *records, report, outcome.results));
     report.data = outcome.results;
     return outcome;
 }

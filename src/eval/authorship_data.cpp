@@ -19,9 +19,10 @@ using data::read_jsonl;
 using data::row_error;
 
 // The string at `key`: nullopt when absent or null; an error for another type or, when
-// `required`, for an absent, null or blank value.
-Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key,
-                                                bool required) {
+// `required`, for an absent, null or blank value. An integer is read as its digits where
+// `integer_ok` (ids).
+Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key, bool required,
+                                                bool integer_ok = false) {
     auto it = row.json.find(key);
     if (it == row.json.end() || it->is_null() ||
         (it->is_string() && text::trim(it->get<std::string>()).empty())) {
@@ -29,10 +30,11 @@ Result<std::optional<std::string>> string_field(const JsonlRow& row, const char*
             return row_error(row, key, "missing or empty");
         return std::optional<std::string>();
     }
-    if (it->is_number_integer())
+    if (integer_ok && it->is_number_integer())
         return std::optional<std::string>(std::to_string(it->get<int64_t>()));
     if (!it->is_string())
-        return row_error(row, key, "must be a string");
+        return row_error(row, key,
+                         integer_ok ? "must be a string or an integer" : "must be a string");
     return std::optional<std::string>(it->get<std::string>());
 }
 
@@ -58,7 +60,7 @@ Result<AuthorshipTask> task_from(const JsonlRow& row, std::set<std::string>& ids
     HA_ASSIGN_OR_RETURN(auto author, string_field(row, "author", true));
     HA_ASSIGN_OR_RETURN(auto prompt, string_field(row, "prompt", true));
     HA_ASSIGN_OR_RETURN(auto gold, string_field(row, "text", false));
-    HA_ASSIGN_OR_RETURN(auto id, string_field(row, "id", false));
+    HA_ASSIGN_OR_RETURN(auto id, string_field(row, "id", false, true));
     t.author = *author;
     t.prompt = *prompt;
     t.gold = gold;
@@ -93,7 +95,7 @@ Result<std::pair<std::string, Demonstration>> train_from(const JsonlRow& row,
     HA_ASSIGN_OR_RETURN(auto author, string_field(row, "author", true));
     HA_ASSIGN_OR_RETURN(auto text, string_field(row, "text", true));
     HA_ASSIGN_OR_RETURN(auto prompt, string_field(row, "prompt", false));
-    HA_ASSIGN_OR_RETURN(auto id, string_field(row, "id", false));
+    HA_ASSIGN_OR_RETURN(auto id, string_field(row, "id", false, true));
     Demonstration d;
     d.id = id ? *id : fmt::format("{}:{}", fs::path(row.file).stem().string(), row.line);
     d.text = *text;
@@ -200,7 +202,7 @@ Result<AuthorshipDataset> load_ccat50(const fs::path& dir, const AuthorshipLoadO
         for (const auto& row : rows) {
             HA_ASSIGN_OR_RETURN(auto prompt, string_field(row, "prompt", true));
             HA_ASSIGN_OR_RETURN(auto text, string_field(row, "text", true));
-            HA_ASSIGN_OR_RETURN(auto id, string_field(row, "id", true));
+            HA_ASSIGN_OR_RETURN(auto id, string_field(row, "id", true, true));
             HA_ASSIGN_OR_RETURN(std::string rebuilt, ccat50_prompt(*text));
             ++check.rows;
             if (collapse_whitespace(rebuilt) == collapse_whitespace(*prompt))
@@ -224,6 +226,8 @@ Status add_rows(AuthorshipDataset& d, const std::vector<JsonlRow>& rows,
                 std::set<std::string>& ids) {
     for (const auto& row : rows) {
         HA_ASSIGN_OR_RETURN(auto split, string_field(row, "split", tasks_only_by_split));
+        if (split && *split != "train" && *split != "val" && *split != "test")
+            return row_error(row, "split", fmt::format("'{}' is not train, val or test", *split));
         if (split && *split == task_split) {
             HA_ASSIGN_OR_RETURN(auto t, task_from(row, ids));
             d.tasks.push_back(std::move(t));

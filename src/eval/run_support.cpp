@@ -5,12 +5,14 @@
 #include <chrono>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "hyperalign/core/hash.hpp"
 #include "hyperalign/prompts/library.hpp"
 
 namespace hyperalign::eval::detail {
@@ -82,16 +84,19 @@ std::string was_text(const Json* j) {
 }
 
 // Narrows `where` (a key path) down to the first setting that differs; false when none does.
-// `was` points into the old settings and is updated to the differing value (nullptr: absent).
-bool first_difference(const Json*& was, const Json& now, std::string& where) {
-    if (was && *was == now)
+// `was` and `now` point into the old and new settings and follow the narrowing (`was` is
+// nullptr where the old settings lack the key).
+bool first_difference(const Json*& was, const Json*& now, std::string& where) {
+    if (was && *was == *now)
         return false;
-    if (was && was->is_object() && now.is_object()) {
-        for (const auto& [key, value] : now.items()) {
-            const Json* inner = was->contains(key) ? &(*was)[key] : nullptr;
+    if (was && was->is_object() && now->is_object()) {
+        for (const auto& [key, value] : now->items()) {
+            const Json* inner_was = was->contains(key) ? &(*was)[key] : nullptr;
+            const Json* inner_now = &value;
             std::string path = where + "." + key;
-            if (first_difference(inner, value, path)) {
-                was = inner;
+            if (first_difference(inner_was, inner_now, path)) {
+                was = inner_was;
+                now = inner_now;
                 where = path;
                 return true;
             }
@@ -100,35 +105,109 @@ bool first_difference(const Json*& was, const Json& now, std::string& where) {
     return true;
 }
 
+Error folder_error(const fs::path& path, std::string field, std::string message) {
+    Error e = make_error(ErrorCode::invalid_input, std::move(message));
+    e.file = path.string();
+    e.field = std::move(field);
+    return e;
+}
+
+Result<Json> read_run_description(const fs::path& path) {
+    HA_ASSIGN_OR_RETURN(std::string text, read_whole(path));
+    Json old = Json::parse(text, nullptr, false);
+    if (old.is_discarded() || !old.is_object())
+        return folder_error(path, "", "not a run description; delete it or use another --out");
+    return old;
+}
+
+// Fails when the run description `old` (at `path`) names another experiment; one that names
+// none predates the key and passes.
+Status same_experiment(const fs::path& path, const Json& old, std::string_view experiment) {
+    if (!old.contains("experiment") || old["experiment"] == experiment)
+        return {};
+    const std::string was = old["experiment"].is_string() ? old["experiment"].get<std::string>()
+                                                          : short_text(old["experiment"]);
+    return folder_error(path, "experiment",
+                        fmt::format("this folder holds a run of the {} experiment, not of the {} "
+                                    "one; use another --out",
+                                    was, experiment));
+}
+
 }  // namespace
+
+Status check_out_folder(const fs::path& out, std::string_view experiment) {
+    if (out.empty())
+        return {};
+    std::error_code ec;
+    if (fs::exists(out, ec) && !fs::is_directory(out, ec)) {
+        Error e = make_error(ErrorCode::invalid_input,
+                             "the output folder exists and is not a folder; name another --out");
+        e.file = out.string();
+        return e;
+    }
+    const fs::path path = out / "run.json";
+    if (!fs::exists(path, ec))
+        return {};
+    HA_ASSIGN_OR_RETURN(Json old, read_run_description(path));
+    return same_experiment(path, old, experiment);
+}
 
 Status check_settings(const fs::path& out, const Json& settings) {
     const fs::path path = out / "run.json";
-    if (fs::exists(path)) {
-        HA_ASSIGN_OR_RETURN(std::string text, read_whole(path));
-        Json old = Json::parse(text, nullptr, false);
-        if (old.is_discarded() || !old.is_object()) {
-            Error e = make_error(ErrorCode::invalid_input,
-                                 "not a run description; delete it or use another --out");
-            e.file = path.string();
-            return e;
-        }
-        for (const auto& [key, value] : settings.items()) {
-            const Json* was = old.contains(key) ? &old[key] : nullptr;
-            std::string where = key;
-            if (!first_difference(was, value, where))
-                continue;
-            Error e = make_error(ErrorCode::invalid_input,
-                                 fmt::format("this folder holds a run with other settings ('{}' "
-                                             "was {}, now {}); use another --out to keep both",
-                                             where, was_text(was), short_text(value)));
-            e.file = path.string();
-            e.field = key;
-            return e;
-        }
-        return {};
+    if (!fs::exists(path))
+        return write_atomically(path, settings.dump(2) + "\n");
+    HA_ASSIGN_OR_RETURN(Json old, read_run_description(path));
+    if (settings.contains("experiment") && settings["experiment"].is_string())
+        HA_TRY(same_experiment(path, old, settings["experiment"].get<std::string>()));
+    for (const auto& [key, value] : settings.items()) {
+        if (key == "experiment")
+            continue;
+        const Json* was = old.contains(key) ? &old[key] : nullptr;
+        const Json* now = &value;
+        std::string where = key;
+        if (!first_difference(was, now, where))
+            continue;
+        return folder_error(path, key,
+                            fmt::format("this folder holds a run with other settings ('{}' was "
+                                        "{}, now {}); use another --out to keep both",
+                                        where, was_text(was), short_text(*now)));
     }
-    return write_atomically(path, settings.dump(2) + "\n");
+    return {};
+}
+
+Result<std::string> content_fingerprint(const std::set<std::string>& files) {
+    std::vector<std::string> hashes;
+    for (const auto& f : files) {
+        HA_ASSIGN_OR_RETURN(std::string h, sha256_file(f));
+        hashes.push_back(std::move(h));
+    }
+    std::sort(hashes.begin(), hashes.end());
+    std::string joined;
+    for (const auto& h : hashes)
+        joined += h + "\n";
+    return sha256_hex(joined);
+}
+
+Status check_inputs(const fs::path& out, const std::map<std::string, std::string>& inputs) {
+    const fs::path path = out / "run.json";
+    HA_ASSIGN_OR_RETURN(Json run, read_run_description(path));
+    Json& known = run["inputs"];
+    if (!known.is_object())
+        known = Json::object();
+    bool added = false;
+    for (const auto& [name, fingerprint] : inputs) {
+        if (!known.contains(name)) {
+            known[name] = fingerprint;
+            added = true;
+        } else if (known[name] != fingerprint) {
+            return folder_error(path, "inputs." + name,
+                                fmt::format("this folder holds results for '{}' made from other "
+                                            "data (its files changed, or another file has the "
+                                            "same name); use another --out",
+                                            name));
+        }
+    }
+    return added ? write_atomically(path, run.dump(2) + "\n") : Status{};
 }
 
 // Runs fn(i) for i in [0, n) on `workers` threads; the first error stops the rest.
@@ -194,26 +273,80 @@ Status run_stage(const std::string& name, const llm::Client& a, const llm::Clien
     return st;
 }
 
-void add_spend(const std::vector<StageSpend>& spend, Report& report, Json& results) {
-    Table cost{"Model calls, tokens and time per stage",
-               {"stage", "calls", "cache hits", "failed", "tokens in", "tokens out", "seconds"},
-               {}};
-    Json rows = Json::array();
-    for (const auto& s : spend) {
-        cost.rows.push_back(
-            {s.stage, std::to_string(s.stats.calls), std::to_string(s.stats.cache_hits),
-             std::to_string(s.stats.failures), std::to_string(s.stats.tokens_prompt),
-             std::to_string(s.stats.tokens_completion), fmt::format("{:.1f}", s.wall_ms / 1000)});
-        rows.push_back({{"stage", s.stage},
-                        {"calls", s.stats.calls},
-                        {"cache_hits", s.stats.cache_hits},
-                        {"failures", s.stats.failures},
-                        {"tokens_prompt", s.stats.tokens_prompt},
-                        {"tokens_completion", s.stats.tokens_completion},
-                        {"wall_ms", s.wall_ms}});
+namespace {
+
+Json spend_row(const std::string& stage, const llm::CallStats& s, double wall_ms) {
+    return Json{{"stage", stage},
+                {"calls", s.calls},
+                {"cache_hits", s.cache_hits},
+                {"failures", s.failures},
+                {"tokens_prompt", s.tokens_prompt},
+                {"tokens_completion", s.tokens_completion},
+                {"wall_ms", wall_ms}};
+}
+
+Table spend_table(std::string title, const Json& rows) {
+    Table t{std::move(title),
+            {"stage", "calls", "cache hits", "failed", "tokens in", "tokens out", "seconds"},
+            {}};
+    for (const auto& r : rows) {
+        t.rows.push_back({r["stage"].get<std::string>(), r["calls"].dump(), r["cache_hits"].dump(),
+                          r["failures"].dump(), r["tokens_prompt"].dump(),
+                          r["tokens_completion"].dump(),
+                          fmt::format("{:.1f}", r["wall_ms"].get<double>() / 1000)});
     }
-    report.tables.push_back(std::move(cost));
+    return t;
+}
+
+}  // namespace
+
+Status add_spend(const std::vector<StageSpend>& spend, RunRecords& records, Report& report,
+                 Json& results) {
+    Json rows = Json::array();
+    for (const auto& s : spend)
+        rows.push_back(spend_row(s.stage, s.stats, s.wall_ms));
+    size_t earlier = 0;
+    while (records.find(fmt::format("spend/{}", earlier)))
+        ++earlier;
+    HA_TRY(records.put(fmt::format("spend/{}", earlier), {{"stages", rows}}));
+
+    // Every invocation's spend, summed per stage in order of first appearance.
+    Json totals = Json::array();
+    for (size_t i = 0; i <= earlier; ++i) {
+        const auto* rec = records.find(fmt::format("spend/{}", i));
+        if (!rec || !rec->contains("stages") || !(*rec)["stages"].is_array())
+            continue;
+        for (const auto& r : (*rec)["stages"]) {
+            if (!r.is_object() || !r.contains("stage") || !r["stage"].is_string())
+                continue;
+            auto it = std::find_if(totals.begin(), totals.end(),
+                                   [&](const Json& t) { return t["stage"] == r["stage"]; });
+            if (it == totals.end()) {
+                totals.push_back(spend_row(r["stage"].get<std::string>(), {}, 0));
+                it = totals.end() - 1;
+            }
+            for (const char* k :
+                 {"calls", "cache_hits", "failures", "tokens_prompt", "tokens_completion"}) {
+                if (r.contains(k) && r[k].is_number_integer())
+                    (*it)[k] = (*it)[k].get<int64_t>() + r[k].get<int64_t>();
+            }
+            if (r.contains("wall_ms") && r["wall_ms"].is_number())
+                (*it)["wall_ms"] = (*it)["wall_ms"].get<double>() + r["wall_ms"].get<double>();
+        }
+    }
+    report.tables.push_back(
+        spend_table("Model calls, tokens and time per stage, this invocation", rows));
+    if (earlier > 0) {
+        report.tables.push_back(spend_table(
+            fmt::format("Model calls, tokens and time per stage, all {} invocations in this "
+                        "folder",
+                        earlier + 1),
+            totals));
+    }
     results["spend"] = std::move(rows);
+    results["invocations"] = earlier + 1;
+    results["spend_all_invocations"] = std::move(totals);
+    return {};
 }
 
 }  // namespace hyperalign::eval::detail

@@ -4,13 +4,17 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "hyperalign/core/result.hpp"
 #include "hyperalign/eval/authorship.hpp"
 #include "hyperalign/eval/report.hpp"
+#include "hyperalign/eval/run_records.hpp"
 #include "hyperalign/llm/client.hpp"
 
 namespace hyperalign::eval::detail {
@@ -28,7 +32,23 @@ nlohmann::ordered_json prompt_versions(const std::vector<std::string>& ids);
 // Records the settings a run's records depend on in <out>/run.json, or checks them against
 // those recorded: a difference fails with invalid_input naming the setting (field), so that
 // records made under other settings are never reused.
+// Fails before any work when `out` is a file, or holds a run of another experiment than
+// `experiment` ("authorship", "safety").
+Status check_out_folder(const std::filesystem::path& out, std::string_view experiment);
+
+// A settings["experiment"] other than the recorded one is reported as another experiment.
 Status check_settings(const std::filesystem::path& out, const nlohmann::ordered_json& settings);
+
+// One hash of the contents of `files` (their paths and order aside): what a run's input was.
+Result<std::string> content_fingerprint(const std::set<std::string>& files);
+
+// Records each input's fingerprint (name -> content_fingerprint) under "inputs" in
+// <out>/run.json, which check_settings wrote, or checks it against the one recorded: the same
+// name with other contents fails with invalid_input (field "inputs.<name>"), so that records
+// are never reused across changed data. New names are added: one folder may hold several
+// datasets.
+Status check_inputs(const std::filesystem::path& out,
+                    const std::map<std::string, std::string>& inputs);
 
 // Runs fn(i) for i in [0, n) on `workers` threads; the first error stops the rest.
 Status for_each(size_t n, int workers, const std::function<Status(size_t)>& fn);
@@ -41,8 +61,10 @@ llm::CallStats minus(llm::CallStats a, const llm::CallStats& b);
 Status run_stage(const std::string& name, const llm::Client& a, const llm::Client& b,
                  std::vector<StageSpend>& spend, const std::function<Status()>& body);
 
-// The spend per stage as a report table and as results["spend"].
-void add_spend(const std::vector<StageSpend>& spend, Report& report,
-               nlohmann::ordered_json& results);
+// Stores this invocation's spend per stage in `records` and reports it (results["spend"]),
+// with the sum over every invocation in the folder (results["spend_all_invocations"]; a second
+// table when the folder was run before).
+Status add_spend(const std::vector<StageSpend>& spend, RunRecords& records, Report& report,
+                 nlohmann::ordered_json& results);
 
 }  // namespace hyperalign::eval::detail

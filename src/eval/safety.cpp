@@ -72,7 +72,15 @@ struct Loaded {
     std::vector<SafetyPrompt> train;
     std::vector<EvalSet> sets;
     std::vector<SafetyMethod> methods;
+    std::map<std::string, std::string> inputs;  // for check_inputs
 };
+
+Result<std::string> fingerprint(const std::vector<SafetyPrompt>& rows) {
+    std::set<std::string> files;
+    for (const auto& r : rows)
+        files.insert(r.source_file);
+    return content_fingerprint(files);
+}
 
 Result<Loaded> load(const SafetyConfig& c) {
     Loaded l;
@@ -88,6 +96,7 @@ Result<Loaded> load(const SafetyConfig& c) {
         l.methods.push_back(method);
     }
     HA_ASSIGN_OR_RETURN(auto train_rows, load_safety_prompts(c.train));
+    HA_ASSIGN_OR_RETURN(l.inputs["train:" + c.train], fingerprint(train_rows));
     const bool split = c.train == "xstest";
     XstestSplit halves;
     if (split) {
@@ -118,6 +127,7 @@ Result<Loaded> load(const SafetyConfig& c) {
             HA_ASSIGN_OR_RETURN(auto every, load_safety_prompts(name, all));
             s.copyright_left_out = every.size() - rows.size();
         }
+        HA_ASSIGN_OR_RETURN(l.inputs["set:" + name], fingerprint(rows));
         s.dataset = rows.empty() ? name : rows.front().dataset;
         s.judging = judging_for(s.dataset);
         s.available = rows.size();
@@ -129,6 +139,7 @@ Result<Loaded> load(const SafetyConfig& c) {
 
 Json settings(const SafetyConfig& c, const llm::Client& model, const llm::Client& judge) {
     return Json{
+        {"experiment", "safety"},
         {"model", model_identity(model.model_info())},
         {"judge", model_identity(judge.model_info())},
         {"seed", c.seed},
@@ -532,6 +543,7 @@ Json string_match_check(Report& report) {
 }  // namespace
 
 Status check_safety(const SafetyConfig& config) {
+    HA_TRY(check_out_folder(config.out, "safety"));
     HA_TRY(load(config));
     if (!config.person.empty()) {
         HA_ASSIGN_OR_RETURN(std::string text, read_whole(config.person));
@@ -549,6 +561,10 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
     std::error_code ec;
     fs::create_directories(config.out, ec);
     HA_TRY(check_settings(config.out, settings(config, model, judge)));
+    if (!config.person.empty()) {
+        HA_ASSIGN_OR_RETURN(loaded.inputs["person"], content_fingerprint({config.person.string()}));
+    }
+    HA_TRY(check_inputs(config.out, loaded.inputs));
     HA_ASSIGN_OR_RETURN(auto records, RunRecords::open(config.out / "records.jsonl"));
     SafetyRun run(model, judge, config, std::move(loaded), *records, progress);
 
@@ -605,7 +621,7 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
     run.summarize(results, report);
     results["string_match_vs_human"] = string_match_check(report);
 
-    add_spend(outcome.spend, report, results);
+    HA_TRY(add_spend(outcome.spend, *records, report, results));
     outcome.results = results;
     report.data = results;
     return outcome;

@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "hyperalign/eval/authorship_data.hpp"
 
@@ -106,6 +110,51 @@ TEST(AuthorshipData, AnAuthorNeedsTwoTrainingTexts) {
     ASSERT_FALSE(d.ok());
     EXPECT_EQ(d.error().code, ErrorCode::invalid_input);
     EXPECT_NE(d.error().message.find("1 training texts"), std::string::npos);
+}
+
+// Writes `lines` to a fresh file in the temporary folder and returns its path.
+std::string write_rows(const std::string& name, const std::string& lines) {
+    const auto path = std::filesystem::temp_directory_path() /
+                      fmt::format("hyperalign-data-{}-{}", getpid(), name);
+    std::ofstream(path) << lines;
+    return path.string();
+}
+
+TEST(AuthorshipData, AuthorAndTextMustBeStrings) {
+    const std::string train = R"({"split": "train", "author": "ann", "text": "One."})"
+                              "\n"
+                              R"({"split": "train", "author": "ann", "text": "Two."})"
+                              "\n";
+    auto author = load_authorship_dataset(write_rows(
+        "author.jsonl", train + R"({"split": "test", "author": 7, "prompt": "Write.", "id": 3})"
+                                "\n"));
+    ASSERT_FALSE(author.ok());
+    EXPECT_EQ(author.error().line, 3);
+    EXPECT_EQ(author.error().field, "author");
+    auto text = load_authorship_dataset(
+        write_rows("text.jsonl", train + R"({"split": "train", "author": "bob", "text": 12})"
+                                         "\n"));
+    ASSERT_FALSE(text.ok());
+    EXPECT_EQ(text.error().line, 3);
+    EXPECT_EQ(text.error().field, "text");
+    // An integer id is read as its digits.
+    auto id = load_authorship_dataset(write_rows(
+        "id.jsonl", train + R"({"split": "test", "author": "ann", "prompt": "W.", "id": 3})"
+                            "\n"));
+    ASSERT_TRUE(id.ok()) << id.error().describe();
+    EXPECT_EQ(id.value().tasks[0].id, "3");
+}
+
+TEST(AuthorshipData, AnUnknownSplitNamesLineAndField) {
+    auto d = load_authorship_dataset(
+        write_rows("split.jsonl", R"({"split": "train", "author": "ann", "text": "One."})"
+                                  "\n"
+                                  R"({"split": "tset", "author": "ann", "prompt": "Write."})"
+                                  "\n"));
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.error().line, 2);
+    EXPECT_EQ(d.error().field, "split");
+    EXPECT_NE(d.error().message.find("tset"), std::string::npos);
 }
 
 TEST(AuthorshipData, UnknownDatasetIsNotFound) {

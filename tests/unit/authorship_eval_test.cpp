@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -148,6 +149,127 @@ TEST_F(AuthorshipEval, OtherSettingsInTheSameFolderAreRefused) {
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.error().code, ErrorCode::invalid_input);
     EXPECT_EQ(out.error().field, "seed");
+}
+
+TEST_F(AuthorshipEval, ANestedSettingIsNamedWithItsOldAndNewValue) {
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
+    llm::Client g(gen), j(judge);
+    auto c = config();
+    c.generation.sampling.max_tokens = 100;
+    ASSERT_TRUE(run_authorship(g, j, c).ok());
+    c.generation.sampling.max_tokens = 77;
+    auto out = run_authorship(g, j, c);
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.error().field, "generation");
+    EXPECT_NE(out.error().message.find("'generation.max_tokens' was 100, now 77"),
+              std::string::npos)
+        << out.error().message;
+}
+
+TEST_F(AuthorshipEval, AFolderOfAnotherExperimentOrAFileIsRefusedBeforeAnyCall) {
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "run.json") << R"({"experiment": "safety", "seed": 42})";
+    auto st = check_authorship(config());
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().field, "experiment");
+    EXPECT_NE(st.error().message.find("safety"), std::string::npos);
+
+    fs::remove_all(dir_);
+    std::ofstream(dir_) << "a file";
+    st = check_authorship(config());
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().file, dir_.string());
+}
+
+TEST_F(AuthorshipEval, ChangedDataUnderTheSameNameIsRefused) {
+    fs::create_directories(dir_ / "data");
+    const fs::path data = dir_ / "data" / "tiny.jsonl";
+    fs::copy_file(kFixtures + "tiny.jsonl", data);
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
+    llm::Client g(gen), j(judge);
+    auto c = config();
+    c.out = dir_ / "run";
+    c.datasets = {data.string()};
+    ASSERT_TRUE(run_authorship(g, j, c).ok());
+    // Another dataset joins the folder...
+    fs::copy_file(kFixtures + "tiny.jsonl", dir_ / "data" / "second.jsonl");
+    c.datasets = {data.string(), (dir_ / "data" / "second.jsonl").string()};
+    ASSERT_TRUE(run_authorship(g, j, c).ok());
+    // ...but the first one's file may not change under it.
+    std::ofstream(data, std::ios::app)
+        << R"({"split": "train", "author": "ann", "text": "A third text."})"
+        << "\n";
+    const size_t calls = gen.requests.size() + judge.requests.size();
+    auto out = run_authorship(g, j, c);
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.error().field, "inputs.dataset:tiny");
+    EXPECT_EQ(gen.requests.size() + judge.requests.size(), calls);
+}
+
+TEST_F(AuthorshipEval, SpendIsSummedOverInvocations) {
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
+    auto calls = [](const nlohmann::ordered_json& rows) {
+        int64_t n = 0;
+        for (const auto& r : rows)
+            n += r["calls"].get<int64_t>();
+        return n;
+    };
+    {
+        llm::Client g(gen), j(judge);
+        auto first = run_authorship(g, j, config());
+        ASSERT_TRUE(first.ok()) << first.error().describe();
+        EXPECT_EQ(calls(first.value().results["spend"]), 8);
+        EXPECT_EQ(first.value().results["invocations"], 1);
+    }
+    llm::Client g(gen), j(judge);
+    auto again = run_authorship(g, j, config());
+    ASSERT_TRUE(again.ok()) << again.error().describe();
+    EXPECT_EQ(calls(again.value().results["spend"]), 0);
+    EXPECT_EQ(again.value().results["invocations"], 2);
+    EXPECT_EQ(calls(again.value().results["spend_all_invocations"]), 8);
+}
+
+TEST_F(AuthorshipEval, OneAuthorCannotBeContrastedWithOthers) {
+    fs::create_directories(dir_);
+    const fs::path data = dir_ / "solo.jsonl";
+    std::ofstream(data) << R"({"split": "train", "author": "ann", "text": "One."})"
+                        << "\n"
+                        << R"({"split": "train", "author": "ann", "text": "Two."})"
+                        << "\n"
+                        << R"({"split": "test", "author": "ann", "prompt": "Write."})"
+                        << "\n";
+    auto c = config({"hyperalign", "few_shot"});
+    c.datasets = {data.string()};
+    c.profile.contrast = learn::ContrastSource::others;
+    auto st = check_authorship(c);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("--contrast base_model"), std::string::npos);
+    c.profile.contrast = learn::ContrastSource::base_model;
+    EXPECT_TRUE(check_authorship(c).ok());
+}
+
+TEST_F(AuthorshipEval, ExternalFilesWithDuplicateOrMissingIdsNameTheLine) {
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "dup.jsonl") << R"({"id": "t1", "text": "a"})"
+                                      << "\n"
+                                      << R"({"id": "t1", "text": "b"})"
+                                      << "\n";
+    auto dup = load_external_generations((dir_ / "dup.jsonl").string());
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().line, 2);
+    EXPECT_EQ(dup.error().field, "id");
+    EXPECT_NE(dup.error().message.find("line 1"), std::string::npos);
+    std::ofstream(dir_ / "float.jsonl") << R"({"id": 1.5, "text": "a"})"
+                                        << "\n";
+    auto fractional = load_external_generations((dir_ / "float.jsonl").string());
+    ASSERT_FALSE(fractional.ok());
+    EXPECT_EQ(fractional.error().field, "id");
+    auto empty = load_external_generations("");
+    ASSERT_FALSE(empty.ok());
+    EXPECT_NE(empty.error().message.find("external:FILE"), std::string::npos);
 }
 
 TEST_F(AuthorshipEval, ExternalGenerationsAreJudgedLikeAMethod) {

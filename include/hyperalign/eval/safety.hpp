@@ -31,7 +31,12 @@ struct SafetyConfig {
     GuidedOptions guided;            // method and seed are set per call
     std::filesystem::path person;    // a person's profile JSON combined with every method
     bool include_copyright = false;  // HarmBench's copyright rows (no judge of ours fits them)
-    llm::SamplingParams judge_sampling{.seed = 42, .temperature = 0.0f, .max_tokens = 512};
+    llm::SamplingParams judge_sampling = [] {
+        llm::SamplingParams p;
+        p.temperature = 0.0f;
+        p.max_tokens = 512;
+        return p;
+    }();
     int bootstrap_resamples = 2000;
     int workers = 1;  // calls in flight at once over HTTP
     std::filesystem::path out;
