@@ -20,6 +20,24 @@ Error row_error(const JsonlRow& row, std::string field, std::string message) {
     return row_error(row.file, row.line, std::move(field), std::move(message));
 }
 
+Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key, bool required,
+                                                bool integer_ok) {
+    auto it = row.json.find(key);
+    const bool blank =
+        it != row.json.end() && it->is_string() && text::trim(it->get<std::string>()).empty();
+    if (it == row.json.end() || it->is_null() || blank) {
+        if (required)
+            return row_error(row, key, "missing or empty");
+        return std::optional<std::string>();
+    }
+    if (integer_ok && it->is_number_integer())
+        return std::optional<std::string>(std::to_string(it->get<int64_t>()));
+    if (!it->is_string())
+        return row_error(row, key,
+                         integer_ok ? "must be a string or an integer" : "must be a string");
+    return std::optional<std::string>(it->get<std::string>());
+}
+
 Result<std::vector<JsonlRow>> read_jsonl(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,12 @@ struct JsonlRow {
 // naming the file and line for a line that is not UTF-8 (the message names the byte), not JSON,
 // or not a JSON object. A file with no rows gives an empty list.
 Result<std::vector<JsonlRow>> read_jsonl(const std::filesystem::path& path);
+
+// The string at `key`: nullopt when absent or null; an invalid_input row_error for another type
+// or, when `required`, for an absent, null or blank value. Where `integer_ok` (ids), an integer
+// is read as its digits.
+Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key, bool required,
+                                                bool integer_ok = false);
 
 // An invalid_input error for bad input at `file`:`line`, `field` (empty: the whole row).
 Error row_error(const std::string& file, int line, std::string field, std::string message);

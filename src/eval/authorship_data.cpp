@@ -17,26 +17,7 @@ namespace fs = std::filesystem;
 using data::JsonlRow;
 using data::read_jsonl;
 using data::row_error;
-
-// The string at `key`: nullopt when absent or null; an error for another type or, when
-// `required`, for an absent, null or blank value. An integer is read as its digits where
-// `integer_ok` (ids).
-Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key, bool required,
-                                                bool integer_ok = false) {
-    auto it = row.json.find(key);
-    if (it == row.json.end() || it->is_null() ||
-        (it->is_string() && text::trim(it->get<std::string>()).empty())) {
-        if (required)
-            return row_error(row, key, "missing or empty");
-        return std::optional<std::string>();
-    }
-    if (integer_ok && it->is_number_integer())
-        return std::optional<std::string>(std::to_string(it->get<int64_t>()));
-    if (!it->is_string())
-        return row_error(row, key,
-                         integer_ok ? "must be a string or an integer" : "must be a string");
-    return std::optional<std::string>(it->get<std::string>());
-}
+using data::string_field;
 
 std::string collapse_whitespace(std::string_view s) {
     std::string out;

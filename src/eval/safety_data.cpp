@@ -38,6 +38,7 @@ const DatasetFile kDatasets[] = {
 
 using data::JsonlRow;
 using data::row_error;
+using data::string_field;
 
 // The rows of a safety set; a set without rows is an error.
 Result<std::vector<JsonlRow>> read_rows(const fs::path& path) {
@@ -48,26 +49,6 @@ Result<std::vector<JsonlRow>> read_rows(const fs::path& path) {
         return e;
     }
     return rows;
-}
-
-// The string at `key`: nullopt when absent, null or blank (an error when `required`); an
-// integer is read as its decimal text when `integer_ok`; another type is an error.
-Result<std::optional<std::string>> string_field(const JsonlRow& row, const char* key, bool required,
-                                                bool integer_ok = false) {
-    auto it = row.json.find(key);
-    const bool blank =
-        it != row.json.end() && it->is_string() && text::trim(it->get<std::string>()).empty();
-    if (it == row.json.end() || it->is_null() || blank) {
-        if (required)
-            return row_error(row, key, "missing or empty");
-        return std::optional<std::string>();
-    }
-    if (integer_ok && it->is_number_integer())
-        return std::optional<std::string>(std::to_string(it->get<int64_t>()));
-    if (!it->is_string())
-        return row_error(row, key,
-                         integer_ok ? "must be a string or an integer" : "must be a string");
-    return std::optional<std::string>(it->get<std::string>());
 }
 
 // A row of SORRY-Bench's official question file: the request is the first of `turns`.
