@@ -1,5 +1,8 @@
 #include "eval_command.hpp"
 
+#include <unistd.h>
+
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -75,6 +78,24 @@ Status write_run_log(const EvalArgs& a, const Models& m, Clock::time_point start
     return write_file(a.common.run_log, log.dump(2) + "\n");
 }
 
+// Whole-number checks with plain messages (CLI11's own print a floating-point range).
+CLI::Validator whole_number_at_least(long long least) {
+    return CLI::Validator(
+        [least](std::string& text) -> std::string {
+            long long v = 0;
+            const char* end = text.data() + text.size();
+            auto [ptr, ec] = std::from_chars(text.data(), end, v);
+            if (ec != std::errc() || ptr != end)
+                return fmt::format("'{}' is not a whole number", text);
+            if (v < least)
+                return fmt::format("{} is less than {}", text, least);
+            return {};
+        },
+        fmt::format("INT>={}", least));
+}
+const CLI::Validator kAtLeastOne = whole_number_at_least(1);
+const CLI::Validator kAtLeastZero = whole_number_at_least(0);
+
 // A list option's items without the spaces around them ("a, b" names "b").
 std::vector<std::string> trimmed(std::vector<std::string> items) {
     for (auto& item : items)
@@ -127,8 +148,22 @@ template <class Outcome>
 int run_experiment(
     const EvalArgs& a, const char* first,
     const std::function<Result<Outcome>(llm::Client&, llm::Client&, const learn::Progress&)>& run,
-    const std::function<void(const Json&)>& print) {
+    const std::function<void(const Json&)>& print, const std::function<int(const Json&)>& warn) {
     const auto start = Clock::now();
+    if (!a.common.run_log.empty()) {
+        // Checked now: a run of hours must not end unable to write its log.
+        const std::filesystem::path log(a.common.run_log);
+        const auto dir = log.has_parent_path() ? log.parent_path() : ".";
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec) || std::filesystem::is_directory(log, ec) ||
+            ::access(dir.c_str(), W_OK) != 0) {
+            Error e = make_error(ErrorCode::invalid_input,
+                                 "cannot write the run log there (its folder must exist and be "
+                                 "writable)");
+            e.file = log.string();
+            return fail_with(e);
+        }
+    }
     auto models = open_models(a, first);
     if (!models.ok())
         return fail_with(models.error());
@@ -142,10 +177,49 @@ int run_experiment(
         return rc;
     const Json& results = outcome.value().results;
     write_report(a, outcome.value().report, results);
+    const int rc = warn(results);
     if (a.common.json)
-        return 0;
+        return rc;
     print(results);
     fmt::print("report: {}\n", (std::filesystem::path(a.out) / "report.html").string());
+    return rc;
+}
+
+// Warns of comparisons with generations that could not be made (a prompt that does not fit
+// the context is recorded and skipped); fails with context overflow's code when a comparison
+// has nothing left to judge.
+int warn_authorship(const Json& results) {
+    int rc = 0;
+    for (const auto& d : results["datasets"]) {
+        for (const auto& comp : d["comparisons"]) {
+            const int64_t missing = comp.value("not_judged", int64_t{0});
+            if (missing == 0)
+                continue;
+            const int64_t judged = comp["wins"].get<int64_t>() + comp["losses"].get<int64_t>() +
+                                   comp["ties"].get<int64_t>();
+            log::warn(
+                "{} {} vs {}: {} of {} tasks not judged, for want of a generation (see "
+                "the errors in records.jsonl)",
+                d["name"].get<std::string>(), comp["method"].get<std::string>(),
+                comp["opponent"].get<std::string>(), missing, missing + judged);
+            if (judged == 0)
+                rc = exit_code(ErrorCode::context_overflow);
+        }
+    }
+    return rc;
+}
+
+// Warns of requests whose answer or verdict could not be made.
+int warn_safety(const Json& results) {
+    for (const auto& s : results["sets"]) {
+        for (const auto& [method, r] : s["methods"].items()) {
+            const int64_t missing = r.value("unjudged", int64_t{0});
+            if (missing > 0) {
+                log::warn("{} {}: {} requests unjudged (see the errors in records.jsonl)",
+                          s["name"].get<std::string>(), method, missing);
+            }
+        }
+    }
     return 0;
 }
 
@@ -184,7 +258,8 @@ int run_authorship(const EvalArgs& a) {
         return eval::run_authorship(g, j, c, p);
     };
     return run_experiment<eval::AuthorshipOutcome>(
-        a, "generator", run, [](const Json& results) { print_authorship(results); });
+        a, "generator", run, [](const Json& results) { print_authorship(results); },
+        warn_authorship);
 }
 
 void print_authorship(const Json& results) {
@@ -227,8 +302,8 @@ int run_safety(const EvalArgs& a) {
     auto run = [&](llm::Client& model, llm::Client& judge, const learn::Progress& p) {
         return eval::run_safety(model, judge, c, p);
     };
-    return run_experiment<eval::SafetyOutcome>(a, "model", run,
-                                               [](const Json& results) { print_safety(results); });
+    return run_experiment<eval::SafetyOutcome>(
+        a, "model", run, [](const Json& results) { print_safety(results); }, warn_safety);
 }
 
 void print_safety(const Json& results) {
@@ -302,37 +377,37 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
     auth->add_flag("--all-pairs", a.all_pairs, "also judge every pair of the other methods");
     auth->add_option("--authors", a.authors, "only these authors (comma-separated)")
         ->delimiter(',');
-    auth->add_option("--demos", a.demos, "training texts per author the methods see (0: all)");
-    auth->add_option("--tasks-per-author", a.tasks_per_author, "at most this many tasks (0: all)");
+    auth->add_option("--demos", a.demos, "training texts per author the methods see (0: all)")
+        ->check(kAtLeastZero);
+    auth->add_option("--tasks-per-author", a.tasks_per_author, "at most this many tasks (0: all)")
+        ->check(kAtLeastZero);
     auth->add_option("--split", a.split, "the tasks: test or val")
         ->check(CLI::IsMember({"test", "val"}));
     auth->add_option("--contrast", a.contrast,
                      "what hypotheses tell the author's texts from: others (other authors' "
                      "texts; default) or base_model")
         ->check(CLI::IsMember({"others", "base_model"}));
-    auth->add_option("--top", a.top, "hypotheses in the generation prompt")
-        ->check(CLI::PositiveNumber);
-    auth->add_option("--max-tokens", a.max_tokens, "generation token limit")
-        ->check(CLI::PositiveNumber);
+    auth->add_option("--top", a.top, "hypotheses in the generation prompt")->check(kAtLeastOne);
+    auth->add_option("--max-tokens", a.max_tokens, "generation token limit")->check(kAtLeastOne);
     auth->add_option("--judge-max-tokens", a.judge_max_tokens, "judge reply token limit")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     auth->add_option("--max-references", a.max_references, "the author's texts shown to the judge")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     auth->add_flag("--with-gold", a.with_gold,
                    "also show the judge the author's own text for the task");
     auth->add_flag("--no-stylometry", a.no_stylometry, "skip the stylometric judge");
     auth->add_option("--bootstrap", a.bootstrap, "bootstrap resamples for the intervals")
         ->check(CLI::Range(100, 1000000));
     auth->add_option("--num-init", a.num_init, "rows initialising each bank (0: automatic)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kAtLeastZero);
     auth->add_option("--max-hypotheses", a.max_hypotheses, "hypothesis bank size")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     auth->add_option("--max-tokens-attributes", a.max_tokens_attributes,
                      "reply limit of the attributes call")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     auth->add_option("--max-tokens-generate", a.max_tokens_generate,
                      "reply limit of a hypothesis generation call")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
 
     auto* safety = eval->add_subcommand(
         "safety",
@@ -352,33 +427,35 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
         ->add_option("--methods", a.safety_methods,
                      "plain, spec_guided (comma-separated; default both)")
         ->delimiter(',');
-    safety->add_option("--limit", a.limit, "requests per set, a seeded sample (0: all)");
-    safety->add_option("--train-limit", a.train_limit,
-                       "rows the specification learns from, a seeded sample (0: all)");
+    safety->add_option("--limit", a.limit, "requests per set, a seeded sample (0: all)")
+        ->check(kAtLeastZero);
+    safety
+        ->add_option("--train-limit", a.train_limit,
+                     "rows the specification learns from, a seeded sample (0: all)")
+        ->check(kAtLeastZero);
     safety->add_option("--person", a.person,
                        "a person's profile JSON: every method also writes as that person");
     safety->add_flag("--include-copyright", a.include_copyright,
                      "keep HarmBench's copyright rows (judged by fulfilment, not upstream's rule)");
     safety->add_option("--top", a.spec_top, "specification hypotheses shown to the model")
-        ->check(CLI::PositiveNumber);
-    safety->add_option("--max-tokens", a.max_tokens, "answer token limit")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
+    safety->add_option("--max-tokens", a.max_tokens, "answer token limit")->check(kAtLeastOne);
     safety->add_option("--max-tokens-reasoning", a.max_tokens_reasoning, "deliberation token limit")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     safety->add_option("--judge-max-tokens", a.safety_judge_max_tokens, "judge reply token limit")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     safety->add_option("--bootstrap", a.bootstrap, "bootstrap resamples for the intervals")
         ->check(CLI::Range(100, 1000000));
     safety
         ->add_option("--num-init", a.num_init,
                      "rows initialising the specification's bank (0: default)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kAtLeastZero);
     safety->add_option("--max-hypotheses", a.max_hypotheses, "specification bank size")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     safety
         ->add_option("--max-tokens-generate", a.max_tokens_generate,
                      "reply limit of a hypothesis generation call")
-        ->check(CLI::PositiveNumber);
+        ->check(kAtLeastOne);
     return eval;
 }
 

@@ -90,8 +90,8 @@ Json run_settings(const AuthorshipConfig& c, const llm::Client& generator,
     const auto& g = c.generation;
     return Json{
         {"experiment", "authorship"},
-        {"generator", model_identity(generator.model_info())},
-        {"judge", model_identity(judge.model_info())},
+        {"generator", model_settings(generator.model_info())},
+        {"judge", model_settings(judge.model_info())},
         {"seed", c.seed},
         {"demos", c.demos},
         {"split", c.load.split},
@@ -195,7 +195,14 @@ class DatasetRun {
                         o.contrast_pool.push_back(texts[i]);
                 }
             }
-            HA_ASSIGN_OR_RETURN(Profile p, learn::build_profile(gen_, demos(author), o));
+            auto built = learn::build_profile(gen_, demos(author), o);
+            if (!built.ok()) {
+                Error e = built.take_error();
+                e.message =
+                    fmt::format("learning {}'s profile of '{}': {}", data_.name, author, e.message);
+                return e;
+            }
+            Profile p = std::move(built.value());
             HA_TRY(write_atomically(path, to_json(p)));
             profiles_[author] = std::move(p);
         }
@@ -689,6 +696,8 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
     std::unique_ptr<RunRecords> records;
     std::error_code ec;
     fs::create_directories(config.out, ec);
+    // Opening the records locks the folder for this run before anything in it is read.
+    HA_ASSIGN_OR_RETURN(records, RunRecords::open(config.out / "records.jsonl"));
     HA_TRY(check_settings(config.out, run_settings(config, generator, judge)));
     std::map<std::string, std::string> inputs;
     for (const auto& m : methods) {
@@ -710,7 +719,6 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
         loaded.push_back(std::move(data));
     }
     HA_TRY(check_inputs(config.out, inputs));
-    HA_ASSIGN_OR_RETURN(records, RunRecords::open(config.out / "records.jsonl"));
     for (auto& data : loaded) {
         runs.push_back(std::make_unique<DatasetRun>(generator, judge, config, methods, *records,
                                                     progress, std::move(data)));
@@ -767,11 +775,21 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
         config.seed));
     for (const auto& run : runs) {
         const auto& d = run->data();
+        // What each author's methods saw: the first `demos` texts, or all there are.
+        size_t fewest = SIZE_MAX, most = 0;
+        for (const auto& a : d.authors) {
+            const size_t n = d.train.at(a).size();
+            const size_t shown = config.demos ? std::min(config.demos, n) : n;
+            fewest = std::min(fewest, shown);
+            most = std::max(most, shown);
+        }
+        const std::string shown =
+            fewest == most ? std::to_string(most) : fmt::format("{} to {}", fewest, most);
         report.paragraphs.push_back(
-            fmt::format("{}: {} tasks by {} authors, {} training texts per "
-                        "author shown to the methods. {}.",
-                        d.name, d.tasks.size(), d.authors.size(),
-                        config.demos ? std::to_string(config.demos) : "all", d.train_note));
+            fmt::format("{}: {} {} by {} {}, {} training {} per author shown to the methods. {}.",
+                        d.name, d.tasks.size(), d.tasks.size() == 1 ? "task" : "tasks",
+                        d.authors.size(), d.authors.size() == 1 ? "author" : "authors", shown,
+                        most == 1 ? "text" : "texts", d.train_note));
     }
     outcome.results =
         Json{{"experiment", "authorship"},

@@ -62,6 +62,13 @@ Json model_identity(const llm::ModelInfo& info) {
                 {"context_size", info.context_size}};
 }
 
+Json model_settings(const llm::ModelInfo& info) {
+    Json j = model_identity(info);
+    if (!info.model_sha256.empty())
+        j.erase("model");  // a local file: its hash names it, wherever it lies
+    return j;
+}
+
 Json prompt_versions(const std::vector<std::string>& ids) {
     Json out = Json::object();
     for (const auto& id : ids) {

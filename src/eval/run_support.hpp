@@ -24,6 +24,9 @@ Status write_atomically(const std::filesystem::path& path, const std::string& co
 Result<std::string> read_whole(const std::filesystem::path& path);
 
 nlohmann::ordered_json model_identity(const llm::ModelInfo& info);
+// The identity as a run setting: a local model is named by its file's hash alone, so the same
+// file under another path (or a copy) resumes the run.
+nlohmann::ordered_json model_settings(const llm::ModelInfo& info);
 
 // Id, version and hash of each prompt template: a run's records are only reused under the
 // prompts that made them.

@@ -40,12 +40,18 @@ struct EvalSet {
     size_t copyright_left_out = 0;
 };
 
-Judging judging_for(const std::string& dataset) {
-    if (dataset == "strongreject")
-        return Judging::rubric;
-    if (dataset == "xstest")
-        return Judging::xstest;
-    return Judging::fulfilment;
+// A named set is judged as upstream judges it; a file of requests by its labels, whatever its
+// name: XSTest's classes when it holds safe requests (so over-refusal shows), else fulfilment.
+Judging judging_for(const std::string& name, const std::vector<SafetyPrompt>& rows) {
+    const auto& named = safety_dataset_names();
+    if (std::find(named.begin(), named.end(), name) != named.end()) {
+        if (name == "strongreject")
+            return Judging::rubric;
+        return name == "xstest" ? Judging::xstest : Judging::fulfilment;
+    }
+    const bool safe = std::any_of(rows.begin(), rows.end(),
+                                  [](const SafetyPrompt& p) { return p.label == "safe"; });
+    return safe ? Judging::xstest : Judging::fulfilment;
 }
 
 // A seeded sample of `limit` rows, kept in input order.
@@ -129,7 +135,7 @@ Result<Loaded> load(const SafetyConfig& c) {
         }
         HA_ASSIGN_OR_RETURN(l.inputs["set:" + name], fingerprint(rows));
         s.dataset = rows.empty() ? name : rows.front().dataset;
-        s.judging = judging_for(s.dataset);
+        s.judging = judging_for(name, rows);
         s.available = rows.size();
         s.prompts = sample(std::move(rows), c.limit, c.seed);
         l.sets.push_back(std::move(s));
@@ -140,13 +146,13 @@ Result<Loaded> load(const SafetyConfig& c) {
 Json settings(const SafetyConfig& c, const llm::Client& model, const llm::Client& judge) {
     return Json{
         {"experiment", "safety"},
-        {"model", model_identity(model.model_info())},
-        {"judge", model_identity(judge.model_info())},
+        {"model", model_settings(model.model_info())},
+        {"judge", model_settings(judge.model_info())},
         {"seed", c.seed},
         {"train", c.train},
         {"limit", c.limit},
         {"train_limit", c.train_limit},
-        {"person", c.person.string()},
+        {"person", !c.person.empty()},  // its contents are among the inputs
         {"include_copyright", c.include_copyright},
         {"answer",
          {{"top_hypotheses", c.guided.top_hypotheses},
@@ -309,10 +315,12 @@ class SafetyRun {
         Table reduction{"Relative harm reduction of spec_guided against plain",
                         {"set", "plain", "spec_guided", "reduction"},
                         {}};
-        Table xst{"XSTest (evaluation half): compliance and refusal (95% interval)",
-                  {"method", "classifier", "full compliance on safe", "refusal on unsafe",
-                   "safe judged", "unsafe judged"},
-                  {}};
+        Table xst{
+            "Sets with safe and unsafe requests (of XSTest, its evaluation half): "
+            "compliance and refusal (95% interval)",
+            {"set", "method", "classifier", "full compliance on safe", "refusal on unsafe",
+             "safe judged", "unsafe judged", "unjudged"},
+            {}};
         Json sets = Json::array();
         for (const auto& s : l_.sets) {
             Json js{{"name", s.name},
@@ -332,10 +340,17 @@ class SafetyRun {
                 Json jm = Json::object();
                 std::vector<double> harm_values;
                 size_t unjudged = 0, refused = 0;
-                // XSTest's outcomes by classifier, 1 or 0 per prompt judged.
+                // XSTest's outcomes by classifier, 1 or 0 per prompt judged; prompts the LLM
+                // judge left unjudged (the string match may still have judged them), and those
+                // of them that are unsafe (XSTest's harm figure is the LLM judge's).
                 XsOutcomes llm, str;
+                size_t llm_unjudged = 0, llm_unjudged_unsafe = 0;
                 for (const auto& p : s.prompts) {
                     const auto* v = records_.find(verdict_key(s, m, p.id));
+                    if (!v || !v->contains("llm_label")) {
+                        ++llm_unjudged;
+                        llm_unjudged_unsafe += p.label != "safe";
+                    }
                     if (!v || v->contains("error")) {
                         ++unjudged;
                         continue;
@@ -377,6 +392,10 @@ class SafetyRun {
                         harm.points.push_back({s.name, name, iv.estimate, iv.low, iv.high});
                     heat.values.back().push_back(iv.estimate);
                 } else {
+                    // XSTest's bars are named by what they measure; another set's by it too.
+                    auto group = [&](const char* what) {
+                        return s.name == "xstest" ? std::string(what) : s.name + ": " + what;
+                    };
                     for (const auto& [classifier, o] :
                          {std::pair{"llm_judge", &llm}, std::pair{"string_match", &str}}) {
                         const Interval comply =
@@ -387,30 +406,32 @@ class SafetyRun {
                                           {"over_refusal", number_or_null(1 - comply.estimate)},
                                           {"unsafe_refusal", interval_json(refuse)},
                                           {"safe_judged", o->safe_complied.size()},
-                                          {"unsafe_judged", o->unsafe_refused.size()}};
-                        xst.rows.push_back({name, classifier, interval_text(comply),
+                                          {"unsafe_judged", o->unsafe_refused.size()},
+                                          {"unjudged", o == &llm ? llm_unjudged : unjudged}};
+                        xst.rows.push_back({s.name, name, classifier, interval_text(comply),
                                             interval_text(refuse),
                                             std::to_string(o->safe_complied.size()),
-                                            std::to_string(o->unsafe_refused.size())});
+                                            std::to_string(o->unsafe_refused.size()),
+                                            std::to_string(o == &llm ? llm_unjudged : unjudged)});
                         if (std::string(classifier) == "llm_judge") {
                             if (!std::isnan(comply.estimate))
-                                xs.points.push_back({"compliance on safe", name, comply.estimate,
-                                                     comply.low, comply.high});
+                                xs.points.push_back({group("compliance on safe"), name,
+                                                     comply.estimate, comply.low, comply.high});
                             if (!std::isnan(refuse.estimate))
-                                xs.points.push_back({"refusal on unsafe", name, refuse.estimate,
-                                                     refuse.low, refuse.high});
+                                xs.points.push_back({group("refusal on unsafe"), name,
+                                                     refuse.estimate, refuse.low, refuse.high});
                         }
                     }
                     // Harm on XSTest: compliance with its unsafe prompts (LLM judge).
                     const Interval iv =
                         bootstrap_mean(harm_values, c_.seed, c_.bootstrap_resamples);
                     jm["unsafe_compliance"] = interval_json(iv);
-                    jm["unjudged"] = unjudged;
+                    jm["unjudged"] = llm_unjudged_unsafe;
                     harm_of[m] = iv.estimate;
                     heat.values.back().push_back(iv.estimate);
                     main.rows.push_back({s.name, "unsafe_compliance", name, interval_text(iv),
                                          std::to_string(harm_values.size()),
-                                         std::to_string(unjudged)});
+                                         std::to_string(llm_unjudged_unsafe)});
                 }
                 methods[name] = jm;
             }
@@ -560,12 +581,13 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
     HA_ASSIGN_OR_RETURN(Loaded loaded, load(config));
     std::error_code ec;
     fs::create_directories(config.out, ec);
+    // Opening the records locks the folder for this run before anything in it is read.
+    HA_ASSIGN_OR_RETURN(auto records, RunRecords::open(config.out / "records.jsonl"));
     HA_TRY(check_settings(config.out, settings(config, model, judge)));
     if (!config.person.empty()) {
         HA_ASSIGN_OR_RETURN(loaded.inputs["person"], content_fingerprint({config.person.string()}));
     }
     HA_TRY(check_inputs(config.out, loaded.inputs));
-    HA_ASSIGN_OR_RETURN(auto records, RunRecords::open(config.out / "records.jsonl"));
     SafetyRun run(model, judge, config, std::move(loaded), *records, progress);
 
     SafetyOutcome outcome;

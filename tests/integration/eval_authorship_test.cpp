@@ -105,4 +105,18 @@ TEST_F(EvalAuthorship, BadArgumentsFailWithTheirExitCodes) {
     EXPECT_EQ(m.exit_code, 3) << m.err;
 }
 
+TEST_F(EvalAuthorship, NoGenerationFittingTheContextFailsWithItsCode) {
+    const std::string model = hyperalign::testing::test_model_path();
+    CliRun r = hyperalign::testing::run_cli(
+        "eval authorship --dataset " + std::string(HYPERALIGN_TEST_FIXTURES) +
+            "/authorship/tiny.jsonl --methods zero_shot,few_shot --ctx 40 --max-tokens 8 "
+            "--judge-max-tokens 8 --generator " +
+            model + " --judge " + model + " --out " + (dir_ / "small").string(),
+        dir_ / "cli");
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_NE(r.err.find("2 of 2 tasks not judged"), std::string::npos) << r.err;
+    // The report is written all the same.
+    EXPECT_TRUE(fs::exists(dir_ / "small" / "report.md"));
+}
+
 }  // namespace

@@ -67,6 +67,8 @@ TEST_F(RunRecordsFile, ABrokenLineNamesFileAndLine) {
         out << R"({"key": "a"})"
             << "\n"
             << R"({"nokey": 1})"
+            << "\n"
+            << R"({"key": "c"})"
             << "\n";
     }
     auto r = RunRecords::open(path());
@@ -74,6 +76,31 @@ TEST_F(RunRecordsFile, ABrokenLineNamesFileAndLine) {
     EXPECT_EQ(r.error().code, ErrorCode::invalid_input);
     EXPECT_EQ(r.error().line, 2);
     EXPECT_EQ(r.error().file, path().string());
+}
+
+TEST_F(RunRecordsFile, ABrokenLastLineIsDroppedEvenWithItsNewline) {
+    fs::create_directories(path().parent_path());
+    {
+        std::ofstream out(path());
+        out << R"({"key": "a", "v": 1})"
+            << "\n"
+            << R"({"key": "b", "v)"
+            << "\n";
+    }
+    auto r = RunRecords::open(path());
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(r.value()->size(), 1u);
+    EXPECT_EQ(fs::file_size(path()), std::string(R"({"key": "a", "v": 1})").size() + 1);
+}
+
+TEST_F(RunRecordsFile, OneRunAtATimeHoldsTheFile) {
+    auto first = RunRecords::open(path());
+    ASSERT_TRUE(first.ok()) << first.error().describe();
+    auto second = RunRecords::open(path());
+    ASSERT_FALSE(second.ok());
+    EXPECT_NE(second.error().message.find("another run"), std::string::npos);
+    first.value().reset();
+    EXPECT_TRUE(RunRecords::open(path()).ok());
 }
 
 }  // namespace
