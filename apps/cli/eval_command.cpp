@@ -31,6 +31,11 @@ int fail_with(const Error& e) {
     return exit_code(e.code);
 }
 
+int fail_usage(const Error& e) {
+    fmt::print(stderr, "error: {}\nRun with --help for more information.\n", e.message);
+    return kExitUsage;
+}
+
 // The two models of an evaluation; the judge shares the generator's when both name the same.
 struct Models {
     std::unique_ptr<Model> generator;
@@ -97,9 +102,28 @@ const CLI::Validator kAtLeastOne = whole_number_at_least(1);
 const CLI::Validator kAtLeastZero = whole_number_at_least(0);
 
 // A list option's items without the spaces around them ("a, b" names "b").
-std::vector<std::string> trimmed(std::vector<std::string> items) {
-    for (auto& item : items)
-        item = std::string(text::trim(item));
+// A list option's items: every use's value split at commas, without the spaces around each
+// ("a, b" names "b"). The splitting is ours: CLI11 2.1 lets a value that splits into nothing
+// (",") take the next argument as its own. An empty item is a usage error.
+Result<std::vector<std::string>> list_items(const char* option,
+                                            const std::vector<std::string>& values) {
+    std::vector<std::string> items;
+    for (const auto& value : values) {
+        size_t start = 0;
+        while (true) {
+            const size_t comma = value.find(',', start);
+            std::string item = text::trim(std::string_view(value).substr(
+                start, comma == std::string::npos ? std::string::npos : comma - start));
+            if (item.empty()) {
+                return make_error(ErrorCode::invalid_input,
+                                  fmt::format("{}: an empty item in '{}'", option, value));
+            }
+            items.push_back(std::move(item));
+            if (comma == std::string::npos)
+                break;
+            start = comma + 1;
+        }
+    }
     return items;
 }
 
@@ -225,11 +249,18 @@ int warn_safety(const Json& results) {
 
 int run_authorship(const EvalArgs& a) {
     eval::AuthorshipConfig c;
-    c.datasets = trimmed(a.datasets);
-    c.load.authors = trimmed(a.authors);
+    auto datasets = list_items("--dataset", a.datasets);
+    auto authors = list_items("--authors", a.authors);
+    auto methods = list_items("--methods", a.methods);
+    for (const auto* r : {&datasets, &authors, &methods}) {
+        if (!r->ok())
+            return fail_usage(r->error());
+    }
+    c.datasets = datasets.value();
+    c.load.authors = authors.value();
     c.load.split = a.split;
     c.load.tasks_per_author = a.tasks_per_author;
-    c.methods = trimmed(a.methods);
+    c.methods = methods.value();
     c.baseline = a.baseline;
     c.all_pairs = a.all_pairs;
     c.demos = a.demos;
@@ -279,8 +310,14 @@ void print_authorship(const Json& results) {
 int run_safety(const EvalArgs& a) {
     eval::SafetyConfig c;
     c.train = a.train;
-    c.eval_sets = trimmed(a.eval_sets);
-    c.methods = trimmed(a.safety_methods);
+    auto sets = list_items("--eval", a.eval_sets);
+    auto methods = list_items("--methods", a.safety_methods);
+    for (const auto* r : {&sets, &methods}) {
+        if (!r->ok())
+            return fail_usage(r->error());
+    }
+    c.eval_sets = sets.value();
+    c.methods = methods.value();
     c.limit = a.limit;
     c.train_limit = a.train_limit;
     c.seed = a.seed;
@@ -366,17 +403,17 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
                      "ccat50, cmcc, custom, or a JSONL file with split/author/prompt/text rows "
                      "(comma-separated for several)")
         ->required()
-        ->delimiter(',');
+        ->allow_extra_args(false);
     auth->add_option("--methods", a.methods,
                      "zero_shot, few_shot, attributes, hypotheses, hyperalign, external:FILE "
                      "(comma-separated; default zero_shot,few_shot,hyperalign)")
-        ->delimiter(',');
+        ->allow_extra_args(false);
     auth->add_option("--baseline", a.baseline,
                      "the method every other is judged against (default: the external method "
                      "when one is given, else few_shot)");
     auth->add_flag("--all-pairs", a.all_pairs, "also judge every pair of the other methods");
     auth->add_option("--authors", a.authors, "only these authors (comma-separated)")
-        ->delimiter(',');
+        ->allow_extra_args(false);
     auth->add_option("--demos", a.demos, "training texts per author the methods see (0: all)")
         ->check(kAtLeastZero);
     auth->add_option("--tasks-per-author", a.tasks_per_author, "at most this many tasks (0: all)")
@@ -422,11 +459,11 @@ CLI::App* add_eval_command(CLI::App& app, EvalArgs& a) {
                      "sets to evaluate on: strongreject, advbench, harmbench, jailbreakbench, "
                      "xstest, sorry_bench (with its official file), or JSONL files "
                      "(comma-separated)")
-        ->delimiter(',');
+        ->allow_extra_args(false);
     safety
         ->add_option("--methods", a.safety_methods,
                      "plain, spec_guided (comma-separated; default both)")
-        ->delimiter(',');
+        ->allow_extra_args(false);
     safety->add_option("--limit", a.limit, "requests per set, a seeded sample (0: all)")
         ->check(kAtLeastZero);
     safety

@@ -719,6 +719,20 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
         loaded.push_back(std::move(data));
     }
     HA_TRY(check_inputs(config.out, inputs));
+    // Generations for no task of this run are ignored; say how many (a wrong id scheme shows).
+    std::set<std::string> task_ids;
+    for (const auto& d : loaded) {
+        for (const auto& t : d.tasks)
+            task_ids.insert(t.id);
+    }
+    for (const auto& m : methods) {
+        const auto unused = std::count_if(m.external.begin(), m.external.end(),
+                                          [&](const auto& g) { return !task_ids.count(g.first); });
+        if (unused > 0) {
+            log::warn("{}: {} of its {} generations match no task of this run and are not used",
+                      m.external_file, unused, m.external.size());
+        }
+    }
     for (auto& data : loaded) {
         runs.push_back(std::make_unique<DatasetRun>(generator, judge, config, methods, *records,
                                                     progress, std::move(data)));

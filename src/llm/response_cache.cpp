@@ -64,6 +64,16 @@ Error sqlite_error(const std::filesystem::path& path, const SQLite::Exception& e
         e.upstream_status = code;
         return e;
     }
+    if (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_PERM ||
+        code == SQLITE_FULL) {
+        // The path or its file system, not a bug: the user can choose another --cache.
+        Error e = cache_error(ErrorCode::invalid_input, path,
+                              fmt::format("cannot use the response cache there ({}); choose "
+                                          "another cache path",
+                                          ex.what()));
+        e.upstream_status = code;
+        return e;
+    }
     Error e = cache_error(ErrorCode::internal, path,
                           fmt::format("response cache failed while {}: {}", doing, ex.what()));
     e.upstream_status = code;

@@ -103,6 +103,13 @@ TEST_F(EvalAuthorship, BadArgumentsFailWithTheirExitCodes) {
             " --judge " + model + " --out " + (dir_ / "bad2").string(),
         dir_ / "cli");
     EXPECT_EQ(m.exit_code, 3) << m.err;
+    // A list that splits into nothing is refused; it does not take the next argument.
+    CliRun e = hyperalign::testing::run_cli(
+        "eval authorship --dataset ccat50 --authors , --generator " + model + " --judge " + model +
+            " --out " + (dir_ / "bad3").string(),
+        dir_ / "cli");
+    EXPECT_EQ(e.exit_code, 2) << e.err;
+    EXPECT_NE(e.err.find("--authors: an empty item"), std::string::npos) << e.err;
 }
 
 TEST_F(EvalAuthorship, NoGenerationFittingTheContextFailsWithItsCode) {

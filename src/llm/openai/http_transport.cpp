@@ -51,6 +51,26 @@ std::optional<double> parse_retry_after(const std::string& value) {
     return seconds;
 }
 
+// What went wrong, for a person; cpp-httplib's own names are single words ("Connection").
+std::string describe(httplib::Error error) {
+    switch (error) {
+        case httplib::Error::Connection:
+            return "could not connect: refused, or no such host";
+        case httplib::Error::ConnectionTimeout:
+            return "the connection timed out";
+        case httplib::Error::Read:
+            return "the connection failed while reading the reply";
+        case httplib::Error::Write:
+            return "the connection failed while sending the request";
+        case httplib::Error::SSLConnection:
+            return "the TLS connection failed";
+        case httplib::Error::SSLServerVerification:
+            return "the server's TLS certificate did not verify";
+        default:
+            return httplib::to_string(error);
+    }
+}
+
 Transport classify(httplib::Error error, Clock::duration silent, std::chrono::milliseconds limit) {
     switch (error) {
         case httplib::Error::Success:
@@ -201,7 +221,7 @@ HttpReply HttpTransport::exchange(const std::string& method, const std::string& 
         reply.transport =
             classify(result.error(), Clock::now() - last_activity, settings_.read_timeout);
         if (reply.transport != Transport::ok)
-            reply.detail = httplib::to_string(result.error());
+            reply.detail = describe(result.error());
     } catch (const std::exception& e) {
         reply.transport = Transport::io_error;
         reply.detail = e.what();
