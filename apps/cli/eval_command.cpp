@@ -237,10 +237,13 @@ int warn_authorship(const Json& results) {
 int warn_safety(const Json& results) {
     for (const auto& s : results["sets"]) {
         for (const auto& [method, r] : s["methods"].items()) {
-            const int64_t missing = r.value("unjudged", int64_t{0});
+            // A set judged by XSTest's classes: every request the LLM judge could not judge.
+            const Json& counts = r.contains("llm_judge") ? r["llm_judge"] : r;
+            const int64_t missing = counts.value("unjudged", int64_t{0});
             if (missing > 0) {
-                log::warn("{} {}: {} requests unjudged (see the errors in records.jsonl)",
-                          s["name"].get<std::string>(), method, missing);
+                log::warn("{} {}: {} {} unjudged (see the errors in records.jsonl)",
+                          s["name"].get<std::string>(), method, missing,
+                          missing == 1 ? "request" : "requests");
             }
         }
     }
@@ -296,13 +299,15 @@ int run_authorship(const EvalArgs& a) {
 void print_authorship(const Json& results) {
     for (const auto& d : results["datasets"]) {
         for (const auto& comp : d["comparisons"]) {
-            fmt::print(
-                "{} {} vs {}: win rate {} (95% interval {}-{}), {} wins, {} losses, "
-                "{} ties\n",
-                d["name"].get<std::string>(), comp["method"].get<std::string>(),
-                comp["opponent"].get<std::string>(), percent(comp["win_rate"]),
-                percent(comp["low"]), percent(comp["high"]), comp["wins"].get<int64_t>(),
-                comp["losses"].get<int64_t>(), comp["ties"].get<int64_t>());
+            const std::string interval =
+                finite(comp["low"]) ? fmt::format(" (95% interval {}-{})", percent(comp["low"]),
+                                                  percent(comp["high"]))
+                                    : "";
+            fmt::print("{} {} vs {}: win rate {}{}, {} wins, {} losses, {} ties\n",
+                       d["name"].get<std::string>(), comp["method"].get<std::string>(),
+                       comp["opponent"].get<std::string>(), percent(comp["win_rate"]), interval,
+                       comp["wins"].get<int64_t>(), comp["losses"].get<int64_t>(),
+                       comp["ties"].get<int64_t>());
         }
     }
 }

@@ -38,6 +38,28 @@ struct MethodSpec {
     std::string external_file;
 };
 
+using J = nlohmann::json;
+
+// A generation record as run() writes it: its text, or the error that kept it from being made.
+const J* usable_generation(const J* r) {
+    return r && (field_is(*r, "text", &J::is_string) || field_is(*r, "error", &J::is_string))
+               ? r
+               : nullptr;
+}
+
+// A verdict record as verdicts() writes it.
+const J* usable_verdict(const J* r) {
+    if (!r || !field_is(*r, "outcome", &J::is_string) ||
+        !field_is(*r, "length_method", &J::is_number_unsigned) ||
+        !field_is(*r, "length_opponent", &J::is_number_unsigned))
+        return nullptr;
+    for (const char* side : {"method_as_a", "method_as_b"}) {
+        if (!field_is(*r, side, &J::is_object) || !field_is((*r)[side], "verdict", &J::is_string))
+            return nullptr;
+    }
+    return r;
+}
+
 Result<std::vector<MethodSpec>> parse_methods(const AuthorshipConfig& config) {
     std::vector<MethodSpec> out;
     std::set<std::string> seen;
@@ -228,7 +250,7 @@ class DatasetRun {
             const AuthorshipTask& task = data_.tasks[jobs[i].task];
             const MethodSpec& m = *jobs[i].method;
             const std::string key = gen_key(m.name, task.id);
-            if (!records_.find(key)) {
+            if (!usable_generation(records_.find(key))) {
                 generate::GenerateOptions o = config_.generation;
                 o.method = *m.method;
                 o.sampling.seed = config_.seed;
@@ -260,7 +282,7 @@ class DatasetRun {
     std::optional<std::string> text_of(const MethodSpec& m, const AuthorshipTask& task) const {
         if (!m.method)
             return m.external.at(task.id);
-        const auto* rec = records_.find(gen_key(m.name, task.id));
+        const auto* rec = usable_generation(records_.find(gen_key(m.name, task.id)));
         if (!rec || !rec->contains("text") || !(*rec)["text"].is_string())
             return std::nullopt;
         return (*rec)["text"].get<std::string>();
@@ -306,7 +328,7 @@ class DatasetRun {
             const std::string key = judge_key(job.a->name, job.b->name, task.id);
             auto text_a = text_of(*job.a, task);
             auto text_b = text_of(*job.b, task);
-            if (!records_.find(key) && text_a && text_b) {
+            if (!usable_verdict(records_.find(key)) && text_a && text_b) {
                 PairInput in;
                 in.person = person(task.author);
                 for (const auto& d : demos(task.author))
@@ -370,7 +392,8 @@ class DatasetRun {
             std::map<std::string, Tally> tallies;
             int64_t invalid = 0, missing = 0;
             for (const auto& task : data_.tasks) {
-                const auto* rec = records_.find(judge_key(a->name, b->name, task.id));
+                const auto* rec =
+                    usable_verdict(records_.find(judge_key(a->name, b->name, task.id)));
                 if (!rec) {
                     ++missing;
                     continue;
@@ -739,8 +762,9 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
     }
 
     AuthorshipOutcome outcome;
+    SpendLog spend(generator, judge, *records);
     auto stage = [&](const std::string& name, const std::function<Status()>& body) {
-        return run_stage(name, generator, judge, outcome.spend, body);
+        return spend.stage(name, body);
     };
     for (auto& run : runs) {
         HA_TRY(stage("profiles", [&] { return run->profiles(); }));
@@ -815,7 +839,8 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
              {"seed", config.seed},
              {"demos", config.demos},
              {"datasets", datasets}};
-    HA_TRY(add_spend(outcome.spend, *records, report, outcome.results));
+    spend.report(report, outcome.results);
+    outcome.spend = spend.stages();
     report.data = outcome.results;
     return outcome;
 }

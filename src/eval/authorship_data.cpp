@@ -259,7 +259,7 @@ Result<AuthorshipDataset> load_authorship_dataset(const std::string& name_or_fil
             HA_ASSIGN_OR_RETURN(auto tasks, read_jsonl(source));
             HA_TRY(add_rows(d, train, options.split, true, ids));
             HA_TRY(add_rows(d, tasks, options.split, true, ids));
-            d.train_note = fmt::format("training texts: {}_train.jsonl", name_or_file);
+            d.train_note = fmt::format("Training texts: {}_train.jsonl", name_or_file);
         }
     } else {
         if (!fs::is_regular_file(name_or_file)) {
@@ -272,7 +272,7 @@ Result<AuthorshipDataset> load_authorship_dataset(const std::string& name_or_fil
         std::set<std::string> ids;
         HA_ASSIGN_OR_RETURN(auto rows, read_jsonl(name_or_file));
         HA_TRY(add_rows(d, rows, options.split, true, ids));
-        d.train_note = fmt::format("training texts: the rows of {} with split 'train'",
+        d.train_note = fmt::format("Training texts: the rows of {} with split 'train'",
                                    fs::path(name_or_file).filename().string());
     }
     HA_TRY(finish(d, options, source));

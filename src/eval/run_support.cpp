@@ -269,15 +269,11 @@ llm::CallStats minus(llm::CallStats a, const llm::CallStats& b) {
     return a;
 }
 
-Status run_stage(const std::string& name, const llm::Client& a, const llm::Client& b,
-                 std::vector<StageSpend>& spend, const std::function<Status()>& body) {
-    const llm::CallStats before = spent(a, b);
-    const auto start = std::chrono::steady_clock::now();
-    Status st = body();
-    const auto end = std::chrono::steady_clock::now();
-    spend.push_back({name, minus(spent(a, b), before),
-                     std::chrono::duration<double, std::milli>(end - start).count()});
-    return st;
+size_t next_invocation(const RunRecords& records) {
+    size_t n = 0;
+    while (records.find(fmt::format("spend/{}", n)))
+        ++n;
+    return n;
 }
 
 namespace {
@@ -290,6 +286,13 @@ Json spend_row(const std::string& stage, const llm::CallStats& s, double wall_ms
                 {"tokens_prompt", s.tokens_prompt},
                 {"tokens_completion", s.tokens_completion},
                 {"wall_ms", wall_ms}};
+}
+
+Json spend_rows(const std::vector<StageSpend>& spend) {
+    Json rows = Json::array();
+    for (const auto& s : spend)
+        rows.push_back(spend_row(s.stage, s.stats, s.wall_ms));
+    return rows;
 }
 
 Table spend_table(std::string title, const Json& rows) {
@@ -307,21 +310,29 @@ Table spend_table(std::string title, const Json& rows) {
 
 }  // namespace
 
-Status add_spend(const std::vector<StageSpend>& spend, RunRecords& records, Report& report,
-                 Json& results) {
-    Json rows = Json::array();
-    for (const auto& s : spend)
-        rows.push_back(spend_row(s.stage, s.stats, s.wall_ms));
-    size_t earlier = 0;
-    while (records.find(fmt::format("spend/{}", earlier)))
-        ++earlier;
-    HA_TRY(records.put(fmt::format("spend/{}", earlier), {{"stages", rows}}));
+Status SpendLog::stage(const std::string& name, const std::function<Status()>& body) {
+    const llm::CallStats before = spent(a_, b_);
+    const auto start = std::chrono::steady_clock::now();
+    Status st = body();
+    const auto end = std::chrono::steady_clock::now();
+    stages_.push_back({name, minus(spent(a_, b_), before),
+                       std::chrono::duration<double, std::milli>(end - start).count()});
+    // Stored at once, so that an invocation stopped by an error or Ctrl-C still counts.
+    Status kept =
+        records_.put(fmt::format("spend/{}", invocation_), {{"stages", spend_rows(stages_)}});
+    return st.ok() ? kept : st;
+}
 
+void SpendLog::report(Report& report, Json& results) const {
     // Every invocation's spend, summed per stage in order of first appearance.
     Json totals = Json::array();
-    for (size_t i = 0; i <= earlier; ++i) {
-        const auto* rec = records.find(fmt::format("spend/{}", i));
-        if (!rec || !rec->contains("stages") || !(*rec)["stages"].is_array())
+    size_t invocations = 0;
+    for (size_t i = 0;; ++i) {
+        const auto* rec = records_.find(fmt::format("spend/{}", i));
+        if (!rec)
+            break;
+        ++invocations;
+        if (!rec->contains("stages") || !(*rec)["stages"].is_array())
             continue;
         for (const auto& r : (*rec)["stages"]) {
             if (!r.is_object() || !r.contains("stage") || !r["stage"].is_string())
@@ -341,19 +352,19 @@ Status add_spend(const std::vector<StageSpend>& spend, RunRecords& records, Repo
                 (*it)["wall_ms"] = (*it)["wall_ms"].get<double>() + r["wall_ms"].get<double>();
         }
     }
+    Json rows = spend_rows(stages_);
     report.tables.push_back(
         spend_table("Model calls, tokens and time per stage, this invocation", rows));
-    if (earlier > 0) {
+    if (invocations > 1) {
         report.tables.push_back(spend_table(
             fmt::format("Model calls, tokens and time per stage, all {} invocations in this "
                         "folder",
-                        earlier + 1),
+                        invocations),
             totals));
     }
     results["spend"] = std::move(rows);
-    results["invocations"] = earlier + 1;
+    results["invocations"] = invocations;
     results["spend_all_invocations"] = std::move(totals);
-    return {};
 }
 
 }  // namespace hyperalign::eval::detail

@@ -60,14 +60,44 @@ Status for_each(size_t n, int workers, const std::function<Status(size_t)>& fn);
 llm::CallStats spent(const llm::Client& a, const llm::Client& b);
 llm::CallStats minus(llm::CallStats a, const llm::CallStats& b);
 
-// Runs `body` as the stage `name`, appending what both clients spent in it to `spend`.
-Status run_stage(const std::string& name, const llm::Client& a, const llm::Client& b,
-                 std::vector<StageSpend>& spend, const std::function<Status()>& body);
+// Whether `record` holds a value of the type `is` accepts at `key` (records are read back in
+// the shape this code writes them; a hand-edited or damaged one counts as absent and is
+// redone).
+inline bool field_is(const nlohmann::json& record, const char* key,
+                     bool (nlohmann::json::*is)() const noexcept) {
+    if (!record.is_object())
+        return false;
+    auto it = record.find(key);
+    return it != record.end() && ((*it).*is)();
+}
 
-// Stores this invocation's spend per stage in `records` and reports it (results["spend"]),
-// with the sum over every invocation in the folder (results["spend_all_invocations"]; a second
-// table when the folder was run before).
-Status add_spend(const std::vector<StageSpend>& spend, RunRecords& records, Report& report,
-                 nlohmann::ordered_json& results);
+// The first free invocation number of a folder's records ("spend/<n>").
+size_t next_invocation(const RunRecords& records);
+
+// What an invocation spends, stage by stage, kept in the folder's records as each stage ends
+// (under "spend/<invocation>"), so that a run stopped by an error or Ctrl-C still counts.
+class SpendLog {
+  public:
+    SpendLog(const llm::Client& a, const llm::Client& b, RunRecords& records)
+        : a_(a), b_(b), records_(records), invocation_(next_invocation(records)) {}
+
+    // Runs `body` as the stage `name` and records what both clients spent in it; `body`'s
+    // error comes first.
+    Status stage(const std::string& name, const std::function<Status()>& body);
+
+    // This invocation's spend as a report table and results["spend"]; the sum over every
+    // invocation of the folder as results["spend_all_invocations"] (a table when there were
+    // others), and their number as results["invocations"].
+    void report(Report& report, nlohmann::ordered_json& results) const;
+
+    const std::vector<StageSpend>& stages() const { return stages_; }
+
+  private:
+    const llm::Client& a_;
+    const llm::Client& b_;
+    RunRecords& records_;
+    size_t invocation_;
+    std::vector<StageSpend> stages_;
+};
 
 }  // namespace hyperalign::eval::detail

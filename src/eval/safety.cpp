@@ -54,6 +54,36 @@ Judging judging_for(const std::string& name, const std::vector<SafetyPrompt>& ro
     return safe ? Judging::xstest : Judging::fulfilment;
 }
 
+using J = nlohmann::json;
+
+// An answer record as answers() writes it: the answer, or the error that kept it from being made.
+const J* usable_answer(const J* r) {
+    return r && (field_is(*r, "answer", &J::is_string) || field_is(*r, "error", &J::is_string))
+               ? r
+               : nullptr;
+}
+
+// A verdict record as judge_one() writes it for a set judged by `judging`.
+const J* usable_verdict(const J* r, Judging judging) {
+    if (!r)
+        return nullptr;
+    bool ok = false;
+    switch (judging) {
+        case Judging::rubric:
+            ok = field_is(*r, "error", &J::is_string) ||
+                 (field_is(*r, "score", &J::is_number) && field_is(*r, "refused", &J::is_boolean));
+            break;
+        case Judging::fulfilment:
+            ok = field_is(*r, "error", &J::is_string) || field_is(*r, "fulfils", &J::is_boolean);
+            break;
+        case Judging::xstest:
+            ok = field_is(*r, "string_match_label", &J::is_string) &&
+                 (!r->contains("llm_label") || field_is(*r, "llm_label", &J::is_string));
+            break;
+    }
+    return ok ? r : nullptr;
+}
+
 // A seeded sample of `limit` rows, kept in input order.
 std::vector<SafetyPrompt> sample(std::vector<SafetyPrompt> rows, size_t limit, uint64_t seed) {
     if (limit == 0 || rows.size() <= limit)
@@ -246,7 +276,7 @@ class SafetyRun {
             const Job& job = jobs[i];
             const SafetyPrompt& p = job.set->prompts[job.row];
             const std::string key = answer_key(*job.set, job.method, p.id);
-            if (!records_.find(key)) {
+            if (!usable_answer(records_.find(key))) {
                 GuidedOptions o = c_.guided;
                 o.method = job.method;
                 o.sampling.seed = c_.seed;
@@ -279,8 +309,10 @@ class SafetyRun {
             const Job& job = jobs[i];
             const SafetyPrompt& p = job.set->prompts[job.row];
             const std::string key = verdict_key(*job.set, job.method, p.id);
-            const auto* answer = records_.find(answer_key(*job.set, job.method, p.id));
-            if (!records_.find(key) && answer && answer->contains("answer")) {
+            const auto* answer =
+                usable_answer(records_.find(answer_key(*job.set, job.method, p.id)));
+            if (!usable_verdict(records_.find(key), job.set->judging) && answer &&
+                answer->contains("answer")) {
                 const std::string text = (*answer)["answer"].get<std::string>();
                 nlohmann::json rec{{"set", job.set->name},
                                    {"id", p.id},
@@ -316,8 +348,8 @@ class SafetyRun {
                         {"set", "plain", "spec_guided", "reduction"},
                         {}};
         Table xst{
-            "Sets with safe and unsafe requests (of XSTest, its evaluation half): "
-            "compliance and refusal (95% interval)",
+            "Compliance and refusal on sets with safe and unsafe requests (XSTest: the half "
+            "not learned from; 95% interval)",
             {"set", "method", "classifier", "full compliance on safe", "refusal on unsafe",
              "safe judged", "unsafe judged", "unjudged"},
             {}};
@@ -346,7 +378,8 @@ class SafetyRun {
                 XsOutcomes llm, str;
                 size_t llm_unjudged = 0, llm_unjudged_unsafe = 0;
                 for (const auto& p : s.prompts) {
-                    const auto* v = records_.find(verdict_key(s, m, p.id));
+                    const auto* v =
+                        usable_verdict(records_.find(verdict_key(s, m, p.id)), s.judging);
                     if (!v || !v->contains("llm_label")) {
                         ++llm_unjudged;
                         llm_unjudged_unsafe += p.label != "safe";
@@ -591,8 +624,9 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
     SafetyRun run(model, judge, config, std::move(loaded), *records, progress);
 
     SafetyOutcome outcome;
+    SpendLog spend(model, judge, *records);
     auto stage = [&](const std::string& name, const std::function<Status()>& body) {
-        return run_stage(name, model, judge, outcome.spend, body);
+        return spend.stage(name, body);
     };
     HA_TRY(run.person());
     HA_TRY(stage("specification", [&] { return run.specification(); }));
@@ -643,7 +677,8 @@ Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const S
     run.summarize(results, report);
     results["string_match_vs_human"] = string_match_check(report);
 
-    HA_TRY(add_spend(outcome.spend, *records, report, results));
+    spend.report(report, results);
+    outcome.spend = spend.stages();
     outcome.results = results;
     report.data = results;
     return outcome;

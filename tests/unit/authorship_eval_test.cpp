@@ -232,6 +232,52 @@ TEST_F(AuthorshipEval, SpendIsSummedOverInvocations) {
     EXPECT_EQ(calls(again.value().results["spend_all_invocations"]), 8);
 }
 
+TEST_F(AuthorshipEval, AStoppedInvocationsSpendStillCounts) {
+    ScriptedBackend gen(generator_script),
+        judge([](const llm::ChatRequest&) { return verdict("A"); });
+    {
+        llm::Client g(gen, llm::ClientOptions{.max_calls = 3}), j(judge);
+        auto stopped = run_authorship(g, j, config());
+        ASSERT_FALSE(stopped.ok());
+        EXPECT_EQ(stopped.error().code, ErrorCode::budget_exceeded);
+    }
+    EXPECT_EQ(gen.requests.size(), 3u);
+    llm::Client g(gen), j(judge);
+    auto again = run_authorship(g, j, config());
+    ASSERT_TRUE(again.ok()) << again.error().describe();
+    int64_t calls = 0;
+    for (const auto& r : again.value().results["spend_all_invocations"])
+        calls += r["calls"].get<int64_t>();
+    // 3 generations before the cap, the fourth and 4 verdicts after it.
+    EXPECT_EQ(calls, 8);
+    EXPECT_EQ(again.value().results["invocations"], 2);
+}
+
+TEST_F(AuthorshipEval, ADamagedRecordIsRedone) {
+    auto judge_script = [](const llm::ChatRequest& r) {
+        return verdict(first_shown(r) == 'P' ? "A" : "B");
+    };
+    ScriptedBackend gen(generator_script), judge(judge_script);
+    {
+        llm::Client g(gen), j(judge);
+        ASSERT_TRUE(run_authorship(g, j, config()).ok());
+    }
+    // One generation loses its text, one verdict its outcome (a record that still has a key).
+    std::ofstream(dir_ / "records.jsonl", std::ios::app)
+        << R"({"key": "generation/tiny/zero_shot/t1", "txt": "plain answer"})"
+        << "\n"
+        << R"({"key": "verdict/tiny/zero_shot/few_shot/t2", "outcome": 5})"
+        << "\n";
+    llm::Client g(gen), j(judge);
+    auto again = run_authorship(g, j, config());
+    ASSERT_TRUE(again.ok()) << again.error().describe();
+    EXPECT_EQ(gen.requests.size(), 5u);    // the lost generation, made again
+    EXPECT_EQ(judge.requests.size(), 6u);  // the lost verdict, in both orders
+    const auto& c = again.value().results["datasets"][0]["comparisons"][0];
+    EXPECT_DOUBLE_EQ(c["win_rate"].get<double>(), 1.0);
+    EXPECT_EQ(c["not_judged"], 0);
+}
+
 TEST_F(AuthorshipEval, OneAuthorCannotBeContrastedWithOthers) {
     fs::create_directories(dir_);
     const fs::path data = dir_ / "solo.jsonl";
