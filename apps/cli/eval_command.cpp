@@ -174,16 +174,20 @@ int run_experiment(
     const std::function<Result<Outcome>(llm::Client&, llm::Client&, const learn::Progress&)>& run,
     const std::function<void(const Json&)>& print, const std::function<int(const Json&)>& warn) {
     const auto start = Clock::now();
+    if (a.out.empty()) {
+        return fail_usage(make_error(ErrorCode::invalid_input, "--out: name an output folder"));
+    }
     if (!a.common.run_log.empty()) {
         // Checked now: a run of hours must not end unable to write its log.
         const std::filesystem::path log(a.common.run_log);
         const auto dir = log.has_parent_path() ? log.parent_path() : ".";
         std::error_code ec;
-        if (!std::filesystem::is_directory(dir, ec) || std::filesystem::is_directory(log, ec) ||
-            ::access(dir.c_str(), W_OK) != 0) {
+        const bool folder = std::filesystem::is_directory(log, ec);
+        if (folder || !std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
             Error e = make_error(ErrorCode::invalid_input,
-                                 "cannot write the run log there (its folder must exist and be "
-                                 "writable)");
+                                 folder ? "the run log must be a file, not a folder"
+                                        : "cannot write the run log there (its folder must "
+                                          "exist and be writable)");
             e.file = log.string();
             return fail_with(e);
         }

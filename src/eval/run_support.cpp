@@ -1,5 +1,7 @@
 #include "run_support.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -151,6 +153,21 @@ Status check_out_folder(const fs::path& out, std::string_view experiment) {
                              "the output folder exists and is not a folder; name another --out");
         e.file = out.string();
         return e;
+    }
+    if (!fs::exists(out, ec)) {
+        // It will be made: its nearest existing ancestor must be a folder we may write in.
+        fs::path up = fs::absolute(out, ec).parent_path();
+        while (!up.empty() && !fs::exists(up, ec) && up != up.parent_path())
+            up = up.parent_path();
+        if (!fs::is_directory(up, ec) || ::access(up.c_str(), W_OK) != 0) {
+            Error e = make_error(ErrorCode::invalid_input,
+                                 fmt::format("cannot make the output folder ({} is not a "
+                                             "writable folder); name another --out",
+                                             up.string()));
+            e.file = out.string();
+            return e;
+        }
+        return {};
     }
     const fs::path path = out / "run.json";
     if (!fs::exists(path, ec))
