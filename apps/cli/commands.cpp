@@ -118,8 +118,8 @@ Result<std::vector<Task>> read_tasks(const std::string& path) {
     return tasks;
 }
 
-// Fails before any model call when `path` cannot be written: its folder is missing or is not
-// writable, or it is a folder itself.
+}  // namespace
+
 Status check_writable(const std::string& path) {
     namespace fs = std::filesystem;
     if (path.empty())
@@ -144,6 +144,8 @@ Status check_writable(const std::string& path) {
     }
     return {};
 }
+
+namespace {
 
 void finish_run(const Model& model, Clock::time_point start, const CommonArgs& c) {
     double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

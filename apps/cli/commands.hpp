@@ -105,6 +105,10 @@ Result<std::unique_ptr<Model>> open_model(const ModelArgs& m);
 nlohmann::ordered_json spend_json(const llm::Accounting& a, double wall_ms);
 void print_summary(const llm::Accounting& a, double wall_ms, const llm::ModelInfo& info);
 
+// Fails before any model call when `path` cannot be written: its folder is missing or is not
+// writable, or it is a folder itself. An empty path passes.
+Status check_writable(const std::string& path);
+
 // Set by the SIGINT handler: the run's model calls then stop with ErrorCode::cancelled, and
 // the command still prints its summary and writes its run log.
 std::atomic<bool>& interrupted();

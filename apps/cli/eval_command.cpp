@@ -1,7 +1,5 @@
 #include "eval_command.hpp"
 
-#include <unistd.h>
-
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -101,7 +99,6 @@ CLI::Validator whole_number_at_least(long long least) {
 const CLI::Validator kAtLeastOne = whole_number_at_least(1);
 const CLI::Validator kAtLeastZero = whole_number_at_least(0);
 
-// A list option's items without the spaces around them ("a, b" names "b").
 // A list option's items: every use's value split at commas, without the spaces around each
 // ("a, b" names "b"). The splitting is ours: CLI11 2.1 lets a value that splits into nothing
 // (",") take the next argument as its own. An empty item is a usage error.
@@ -177,21 +174,9 @@ int run_experiment(
     if (a.out.empty()) {
         return fail_usage(make_error(ErrorCode::invalid_input, "--out: name an output folder"));
     }
-    if (!a.common.run_log.empty()) {
-        // Checked now: a run of hours must not end unable to write its log.
-        const std::filesystem::path log(a.common.run_log);
-        const auto dir = log.has_parent_path() ? log.parent_path() : ".";
-        std::error_code ec;
-        const bool folder = std::filesystem::is_directory(log, ec);
-        if (folder || !std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
-            Error e = make_error(ErrorCode::invalid_input,
-                                 folder ? "the run log must be a file, not a folder"
-                                        : "cannot write the run log there (its folder must "
-                                          "exist and be writable)");
-            e.file = log.string();
-            return fail_with(e);
-        }
-    }
+    // Checked now: a run of hours must not end unable to write its log.
+    if (auto st = check_writable(a.common.run_log); !st.ok())
+        return fail_with(st.error());
     auto models = open_models(a, first);
     if (!models.ok())
         return fail_with(models.error());

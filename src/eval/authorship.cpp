@@ -662,12 +662,22 @@ AuthorshipConfig resolved(const AuthorshipConfig& config) {
 
 }  // namespace
 
-Status check_authorship(const AuthorshipConfig& given) {
-    const AuthorshipConfig config = resolved(given);
+namespace {
+
+// What a run needs that can be had and checked without a model: its methods (external
+// generations loaded) and its datasets.
+struct Prepared {
+    std::vector<MethodSpec> methods;
+    std::vector<AuthorshipDataset> datasets;
+};
+
+Result<Prepared> prepare(const AuthorshipConfig& config) {
     if (config.datasets.empty())
         return make_error(ErrorCode::invalid_input, "name at least one dataset");
     HA_TRY(check_out_folder(config.out, "authorship"));
-    HA_ASSIGN_OR_RETURN(auto methods, parse_methods(config));
+    Prepared p;
+    HA_ASSIGN_OR_RETURN(p.methods, parse_methods(config));
+    const auto& methods = p.methods;
     const bool profiles = std::any_of(methods.begin(), methods.end(), needs_profile);
     std::set<std::string> names;
     for (const auto& name : config.datasets) {
@@ -700,21 +710,28 @@ Status check_authorship(const AuthorshipConfig& given) {
                 }
             }
         }
+        p.datasets.push_back(std::move(data));
     }
-    return {};
+    return p;
+}
+
+}  // namespace
+
+Status check_authorship(const AuthorshipConfig& given) {
+    auto prepared = prepare(resolved(given));
+    return prepared.ok() ? Status() : Status(prepared.error());
 }
 
 Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& judge,
                                          const AuthorshipConfig& given,
                                          const learn::Progress& progress) {
     const AuthorshipConfig config = resolved(given);
-    if (config.datasets.empty())
-        return make_error(ErrorCode::invalid_input, "name at least one dataset");
     if (config.out.empty())
         return make_error(ErrorCode::invalid_input, "name an output folder");
     // Everything is loaded and checked before the first model call.
-    HA_TRY(check_authorship(config));
-    HA_ASSIGN_OR_RETURN(auto methods, parse_methods(config));
+    HA_ASSIGN_OR_RETURN(Prepared prepared, prepare(config));
+    const std::vector<MethodSpec>& methods = prepared.methods;
+    std::vector<AuthorshipDataset>& loaded = prepared.datasets;
     std::vector<std::unique_ptr<DatasetRun>> runs;
     std::unique_ptr<RunRecords> records;
     std::error_code ec;
@@ -728,9 +745,7 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
             HA_ASSIGN_OR_RETURN(inputs[m.name], content_fingerprint({m.external_file}));
         }
     }
-    std::vector<AuthorshipDataset> loaded;
-    for (const auto& name : config.datasets) {
-        HA_ASSIGN_OR_RETURN(auto data, load_authorship_dataset(name, config.load));
+    for (const auto& data : loaded) {
         std::set<std::string> files;
         for (const auto& t : data.tasks)
             files.insert(t.source_file);
@@ -739,7 +754,6 @@ Result<AuthorshipOutcome> run_authorship(llm::Client& generator, llm::Client& ju
                 files.insert(d.source_file);
         }
         HA_ASSIGN_OR_RETURN(inputs["dataset:" + data.name], content_fingerprint(files));
-        loaded.push_back(std::move(data));
     }
     HA_TRY(check_inputs(config.out, inputs));
     // Generations for no task of this run are ignored; say how many (a wrong id scheme shows).

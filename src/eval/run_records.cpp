@@ -59,12 +59,11 @@ Result<std::unique_ptr<RunRecords>> RunRecords::open(const fs::path& path) {
         const size_t prev = keep >= 2 ? content.rfind('\n', keep - 2) : std::string::npos;
         const size_t last = prev == std::string::npos ? 0 : prev + 1;
         std::string_view line(content.data() + last, keep - 1 - last);
-        if (!line.empty() && !is_record(nlohmann::json::parse(line, nullptr, false))) {
-            log::warn("{}: the last line is not a whole run record; it is dropped", path.string());
+        if (!line.empty() && !is_record(nlohmann::json::parse(line, nullptr, false)))
             keep = last;
-        }
     }
     if (keep < content.size()) {
+        log::warn("{}: the last line is not a whole run record; it is dropped", path.string());
         content.resize(keep);
         fs::resize_file(path, keep, ec);
         if (ec)

@@ -148,24 +148,18 @@ Status check_out_folder(const fs::path& out, std::string_view experiment) {
     if (out.empty())
         return {};
     std::error_code ec;
-    if (fs::exists(out, ec) && !fs::is_directory(out, ec)) {
-        Error e = make_error(ErrorCode::invalid_input,
-                             "the output folder exists and is not a folder; name another --out");
-        e.file = out.string();
-        return e;
-    }
+    if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+        return folder_error(out, "", "the output folder is a file; name another --out");
     if (!fs::exists(out, ec)) {
         // It will be made: its nearest existing ancestor must be a folder we may write in.
         fs::path up = fs::absolute(out, ec).parent_path();
         while (!up.empty() && !fs::exists(up, ec) && up != up.parent_path())
             up = up.parent_path();
         if (!fs::is_directory(up, ec) || ::access(up.c_str(), W_OK) != 0) {
-            Error e = make_error(ErrorCode::invalid_input,
-                                 fmt::format("cannot make the output folder ({} is not a "
-                                             "writable folder); name another --out",
-                                             up.string()));
-            e.file = out.string();
-            return e;
+            return folder_error(out, "",
+                                fmt::format("cannot make the output folder ({} is not a "
+                                            "writable folder); name another --out",
+                                            up.string()));
         }
         return {};
     }
@@ -267,6 +261,8 @@ Status for_each(size_t n, int workers, const std::function<Status(size_t)>& fn) 
     return first;
 }
 
+namespace {
+
 // Adds up the spend of both clients (once when they are the same).
 llm::CallStats spent(const llm::Client& a, const llm::Client& b) {
     llm::CallStats s = a.accounting().total();
@@ -286,14 +282,10 @@ llm::CallStats minus(llm::CallStats a, const llm::CallStats& b) {
     return a;
 }
 
-size_t next_invocation(const RunRecords& records) {
-    size_t n = 0;
-    while (records.find(fmt::format("spend/{}", n)))
-        ++n;
-    return n;
+// The record of an invocation's spend.
+std::string spend_key(size_t invocation) {
+    return fmt::format("spend/{}", invocation);
 }
-
-namespace {
 
 Json spend_row(const std::string& stage, const llm::CallStats& s, double wall_ms) {
     return Json{{"stage", stage},
@@ -327,6 +319,13 @@ Table spend_table(std::string title, const Json& rows) {
 
 }  // namespace
 
+size_t next_invocation(const RunRecords& records) {
+    size_t n = 0;
+    while (records.find(spend_key(n)))
+        ++n;
+    return n;
+}
+
 Status SpendLog::stage(const std::string& name, const std::function<Status()>& body) {
     const llm::CallStats before = spent(a_, b_);
     const auto start = std::chrono::steady_clock::now();
@@ -335,8 +334,7 @@ Status SpendLog::stage(const std::string& name, const std::function<Status()>& b
     stages_.push_back({name, minus(spent(a_, b_), before),
                        std::chrono::duration<double, std::milli>(end - start).count()});
     // Stored at once, so that an invocation stopped by an error or Ctrl-C still counts.
-    Status kept =
-        records_.put(fmt::format("spend/{}", invocation_), {{"stages", spend_rows(stages_)}});
+    Status kept = records_.put(spend_key(invocation_), {{"stages", spend_rows(stages_)}});
     return st.ok() ? kept : st;
 }
 
@@ -345,7 +343,7 @@ void SpendLog::report(Report& report, Json& results) const {
     Json totals = Json::array();
     size_t invocations = 0;
     for (size_t i = 0;; ++i) {
-        const auto* rec = records_.find(fmt::format("spend/{}", i));
+        const auto* rec = records_.find(spend_key(i));
         if (!rec)
             break;
         ++invocations;

@@ -32,14 +32,14 @@ nlohmann::ordered_json model_settings(const llm::ModelInfo& info);
 // prompts that made them.
 nlohmann::ordered_json prompt_versions(const std::vector<std::string>& ids);
 
-// Records the settings a run's records depend on in <out>/run.json, or checks them against
-// those recorded: a difference fails with invalid_input naming the setting (field), so that
-// records made under other settings are never reused.
-// Fails before any work when `out` is a file, or holds a run of another experiment than
-// `experiment` ("authorship", "safety").
+// Fails before any work when `out` is a file, cannot be made, or holds a run of another
+// experiment than `experiment` ("authorship", "safety").
 Status check_out_folder(const std::filesystem::path& out, std::string_view experiment);
 
-// A settings["experiment"] other than the recorded one is reported as another experiment.
+// Records the settings a run's records depend on in <out>/run.json, or checks them against
+// those recorded: a difference fails with invalid_input naming the setting (field), so that
+// records made under other settings are never reused. A settings["experiment"] other than the
+// recorded one is reported as another experiment.
 Status check_settings(const std::filesystem::path& out, const nlohmann::ordered_json& settings);
 
 // One hash of the contents of `files` (their paths and order aside): what a run's input was.
@@ -55,10 +55,6 @@ Status check_inputs(const std::filesystem::path& out,
 
 // Runs fn(i) for i in [0, n) on `workers` threads; the first error stops the rest.
 Status for_each(size_t n, int workers, const std::function<Status(size_t)>& fn);
-
-// The spend of both clients (once when they are the same), and a difference of two spends.
-llm::CallStats spent(const llm::Client& a, const llm::Client& b);
-llm::CallStats minus(llm::CallStats a, const llm::CallStats& b);
 
 // Whether `record` holds a value of the type `is` accepts at `key` (records are read back in
 // the shape this code writes them; a hand-edited or damaged one counts as absent and is

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -14,6 +13,7 @@
 #include "hyperalign/eval/run_records.hpp"
 #include "hyperalign/eval/safety_judges.hpp"
 #include "hyperalign/eval/stats.hpp"
+#include "hyperalign/learn/rows.hpp"
 #include "run_support.hpp"
 
 namespace hyperalign::eval {
@@ -88,14 +88,7 @@ const J* usable_verdict(const J* r, Judging judging) {
 std::vector<SafetyPrompt> sample(std::vector<SafetyPrompt> rows, size_t limit, uint64_t seed) {
     if (limit == 0 || rows.size() <= limit)
         return rows;
-    std::vector<size_t> idx(rows.size());
-    for (size_t i = 0; i < idx.size(); ++i)
-        idx[i] = i;
-    std::mt19937_64 rng(seed);
-    for (size_t i = idx.size() - 1; i > 0; --i) {
-        const size_t j = size_t(rng() % (i + 1));
-        std::swap(idx[i], idx[j]);
-    }
+    std::vector<size_t> idx = learn::seeded_permutation(rows.size(), seed);
     idx.resize(limit);
     std::sort(idx.begin(), idx.end());
     std::vector<SafetyPrompt> out;
@@ -118,8 +111,10 @@ Result<std::string> fingerprint(const std::vector<SafetyPrompt>& rows) {
     return content_fingerprint(files);
 }
 
+// Everything a run needs that can be had and checked without a model.
 Result<Loaded> load(const SafetyConfig& c) {
     Loaded l;
+    HA_TRY(check_out_folder(c.out, "safety"));
     if (c.eval_sets.empty())
         return make_error(ErrorCode::invalid_input, "name at least one set to evaluate on");
     if (c.methods.empty())
@@ -169,6 +164,11 @@ Result<Loaded> load(const SafetyConfig& c) {
         s.available = rows.size();
         s.prompts = sample(std::move(rows), c.limit, c.seed);
         l.sets.push_back(std::move(s));
+    }
+    if (!c.person.empty()) {
+        HA_ASSIGN_OR_RETURN(std::string text, read_whole(c.person));
+        HA_TRY(profile_from_json(text, c.person.string()));
+        HA_ASSIGN_OR_RETURN(l.inputs["person"], content_fingerprint({c.person.string()}));
     }
     return l;
 }
@@ -597,29 +597,20 @@ Json string_match_check(Report& report) {
 }  // namespace
 
 Status check_safety(const SafetyConfig& config) {
-    HA_TRY(check_out_folder(config.out, "safety"));
-    HA_TRY(load(config));
-    if (!config.person.empty()) {
-        HA_ASSIGN_OR_RETURN(std::string text, read_whole(config.person));
-        HA_TRY(profile_from_json(text, config.person.string()));
-    }
-    return {};
+    auto loaded = load(config);
+    return loaded.ok() ? Status() : Status(loaded.error());
 }
 
 Result<SafetyOutcome> run_safety(llm::Client& model, llm::Client& judge, const SafetyConfig& config,
                                  const learn::Progress& progress) {
     if (config.out.empty())
         return make_error(ErrorCode::invalid_input, "name an output folder");
-    HA_TRY(check_safety(config));
     HA_ASSIGN_OR_RETURN(Loaded loaded, load(config));
     std::error_code ec;
     fs::create_directories(config.out, ec);
     // Opening the records locks the folder for this run before anything in it is read.
     HA_ASSIGN_OR_RETURN(auto records, RunRecords::open(config.out / "records.jsonl"));
     HA_TRY(check_settings(config.out, settings(config, model, judge)));
-    if (!config.person.empty()) {
-        HA_ASSIGN_OR_RETURN(loaded.inputs["person"], content_fingerprint({config.person.string()}));
-    }
     HA_TRY(check_inputs(config.out, loaded.inputs));
     SafetyRun run(model, judge, config, std::move(loaded), *records, progress);
 

@@ -5,23 +5,12 @@
 #include <functional>
 #include <random>
 
+#include "hyperalign/learn/rows.hpp"
+
 namespace hyperalign::eval {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// A uniform index below n from the generator's raw output. std::uniform_int_distribution is
-// not specified exactly by the standard, so it could differ between standard libraries; this
-// rejection rule gives the same indices everywhere for the same seed.
-size_t draw_index(std::mt19937_64& rng, size_t n) {
-    const uint64_t range = uint64_t(n);
-    const uint64_t limit =
-        std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % range;
-    uint64_t x = rng();
-    while (x >= limit)
-        x = rng();
-    return size_t(x % range);
-}
 
 double win_rate(const std::vector<Outcome>& outcomes) {
     Tally t;
@@ -134,7 +123,7 @@ Interval bootstrap_win_rate(const std::vector<std::vector<Outcome>>& groups, uin
                                         for (const auto* g : used) {
                                             Tally t;
                                             for (size_t i = 0; i < g->size(); ++i)
-                                                t.add((*g)[draw_index(rng, g->size())]);
+                                                t.add((*g)[learn::uniform_below(rng, g->size())]);
                                             total += t.win_rate();
                                         }
                                         return total / double(used.size());
@@ -152,7 +141,8 @@ Interval bootstrap_mean(const std::vector<double>& values, uint64_t seed, int re
                                     level, [&](std::mt19937_64& rng) {
                                         double total = 0;
                                         for (size_t i = 0; i < values.size(); ++i)
-                                            total += values[draw_index(rng, values.size())];
+                                            total +=
+                                                values[learn::uniform_below(rng, values.size())];
                                         return total / double(values.size());
                                     });
 }

@@ -56,26 +56,23 @@ Error cache_error(ErrorCode code, const std::filesystem::path& path, std::string
 Error sqlite_error(const std::filesystem::path& path, const SQLite::Exception& ex,
                    std::string_view doing) {
     const int code = ex.getErrorCode();
+    Error e;
     if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
-        Error e = cache_error(ErrorCode::invalid_input, path,
-                              fmt::format("not a usable response cache ({}); delete the file or "
-                                          "choose another cache path",
-                                          ex.what()));
-        e.upstream_status = code;
-        return e;
-    }
-    if (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_PERM ||
-        code == SQLITE_FULL) {
+        e = cache_error(ErrorCode::invalid_input, path,
+                        fmt::format("not a usable response cache ({}); delete the file or "
+                                    "choose another cache path",
+                                    ex.what()));
+    } else if (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_PERM ||
+               code == SQLITE_FULL) {
         // The path or its file system, not a bug: the user can choose another --cache.
-        Error e = cache_error(ErrorCode::invalid_input, path,
-                              fmt::format("cannot use the response cache there ({}); choose "
-                                          "another cache path",
-                                          ex.what()));
-        e.upstream_status = code;
-        return e;
+        e = cache_error(ErrorCode::invalid_input, path,
+                        fmt::format("cannot use the response cache there ({}); choose another "
+                                    "cache path",
+                                    ex.what()));
+    } else {
+        e = cache_error(ErrorCode::internal, path,
+                        fmt::format("response cache failed while {}: {}", doing, ex.what()));
     }
-    Error e = cache_error(ErrorCode::internal, path,
-                          fmt::format("response cache failed while {}: {}", doing, ex.what()));
     e.upstream_status = code;
     return e;
 }
